@@ -1,0 +1,144 @@
+//! A per-run cache of parsed templates.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use minijinja::{Environment, UndefinedBehavior, Value};
+use sha2::{Digest as _, Sha256};
+
+use crate::error::ResourceError;
+
+/// A per-run cache of parsed minijinja templates, so that 200 files rendered
+/// from one template parse it once.
+///
+/// Undefined variables are errors (`UndefinedBehavior::Strict`) and a
+/// trailing newline is kept. Each component gets its own environment, so a
+/// template can only `include` templates of its own component. Safe to share
+/// between threads.
+#[derive(Default)]
+pub struct Templates {
+    by_component: RwLock<HashMap<String, Arc<RwLock<Environment<'static>>>>>,
+}
+
+impl fmt::Debug for Templates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let components = self
+            .by_component
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        f.debug_struct("Templates")
+            .field("components", &components)
+            .finish()
+    }
+}
+
+/// Which template to render, for the cache and for messages.
+pub(crate) struct TemplateRef<'a> {
+    pub(crate) component: &'a str,
+    /// The cache key within the component.
+    pub(crate) key: String,
+    /// The name shown in errors.
+    pub(crate) display: String,
+}
+
+impl<'a> TemplateRef<'a> {
+    pub(crate) fn source(component: &'a str, path: &str) -> TemplateRef<'a> {
+        TemplateRef {
+            component,
+            key: format!("source:{path}"),
+            display: format!("`{path}`"),
+        }
+    }
+
+    pub(crate) fn inline(component: &'a str, body: &str, file: &str) -> TemplateRef<'a> {
+        let digest = Sha256::digest(body.as_bytes());
+        let mut key = String::with_capacity(7 + 64);
+        key.push_str("inline:");
+        for b in digest {
+            key.push_str(&format!("{b:02x}"));
+        }
+        TemplateRef {
+            component,
+            key,
+            display: format!("inline of file `{file}`"),
+        }
+    }
+}
+
+impl Templates {
+    /// An empty cache.
+    pub fn new() -> Templates {
+        Templates::default()
+    }
+
+    fn environment(&self, component: &str) -> Arc<RwLock<Environment<'static>>> {
+        if let Some(env) = self
+            .by_component
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(component)
+        {
+            return Arc::clone(env);
+        }
+        let mut map = self
+            .by_component
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(map.entry(component.to_owned()).or_insert_with(|| {
+            let mut env = Environment::new();
+            env.set_undefined_behavior(UndefinedBehavior::Strict);
+            env.set_keep_trailing_newline(true);
+            Arc::new(RwLock::new(env))
+        }))
+    }
+
+    /// Renders a template with `context`; `load` gives its source on a miss.
+    pub(crate) fn render(
+        &self,
+        template: &TemplateRef<'_>,
+        load: impl FnOnce() -> Result<String, ResourceError>,
+        context: &Value,
+    ) -> Result<String, ResourceError> {
+        let env = self.environment(template.component);
+        {
+            let env = env.read().unwrap_or_else(PoisonError::into_inner);
+            if let Ok(t) = env.get_template(&template.key) {
+                return t
+                    .render(context)
+                    .map_err(|e| template_error(&template.display, &e));
+            }
+        }
+        let source = load()?;
+        let mut env = env.write().unwrap_or_else(PoisonError::into_inner);
+        if env.get_template(&template.key).is_err() {
+            env.add_template_owned(template.key.clone(), source)
+                .map_err(|e| template_error(&template.display, &e))?;
+        }
+        let t = env
+            .get_template(&template.key)
+            .map_err(|e| template_error(&template.display, &e))?;
+        t.render(context)
+            .map_err(|e| template_error(&template.display, &e))
+    }
+}
+
+/// Names the template, the line and, when minijinja knows it, the exact
+/// expression (for an undefined variable: its name).
+fn template_error(name: &str, e: &minijinja::Error) -> ResourceError {
+    let mut message = match e.detail() {
+        Some(detail) => format!("{}: {detail}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    if let (Some(range), Some(source)) = (e.range(), e.template_source())
+        && let Some(snippet) = source.get(range)
+    {
+        message.push_str(&format!(" (at `{snippet}`)"));
+    }
+    ResourceError::Template {
+        name: name.to_owned(),
+        line: e.line(),
+        message,
+    }
+}

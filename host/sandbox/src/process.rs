@@ -1,0 +1,379 @@
+//! Programs: the allow-list, and confined runs with a cleared environment,
+//! captured output and a timeout.
+
+use std::io::{self, Write as _};
+use std::os::fd::OwnedFd;
+use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::confine;
+use crate::error::ProcessError;
+use crate::fs::{CWD, RootKind, Sandbox, map_io};
+
+/// The only search path for program names, and the `PATH` programs see.
+pub const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The programs a component may run, resolved once to absolute paths.
+#[derive(Debug, Clone, Default)]
+pub struct Programs {
+    allowed: Vec<Program>,
+}
+
+#[derive(Debug, Clone)]
+struct Program {
+    /// As granted: a name or an absolute path.
+    name: String,
+    path: PathBuf,
+}
+
+impl Programs {
+    /// Resolves every granted program: a name on [`SAFE_PATH`], an absolute
+    /// path as is.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Invalid`] naming the first program that is not found,
+    /// is not executable, or is a relative path with a `/`.
+    pub fn new(allowed: &[String]) -> Result<Programs, ProcessError> {
+        let mut out = Vec::with_capacity(allowed.len());
+        for name in allowed {
+            let path = resolve_program(name)?;
+            out.push(Program {
+                name: name.clone(),
+                path,
+            });
+        }
+        Ok(Programs { allowed: out })
+    }
+
+    /// No program at all.
+    pub fn none() -> Programs {
+        Programs::default()
+    }
+
+    /// The absolute path of `program` (a granted name, or the absolute path
+    /// of a granted program), or `None` when it is not granted.
+    pub fn resolve(&self, program: &str) -> Option<&Path> {
+        self.allowed
+            .iter()
+            .find(|p| p.name == program || p.path.as_os_str() == program)
+            .map(|p| p.path.as_path())
+    }
+
+    /// The granted names, as given to [`Programs::new`].
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.allowed.iter().map(|p| p.name.as_str())
+    }
+}
+
+fn resolve_program(name: &str) -> Result<PathBuf, ProcessError> {
+    if name.is_empty() {
+        return Err(ProcessError::Invalid(
+            "an empty program name cannot be granted".into(),
+        ));
+    }
+    let executable = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if name.starts_with('/') {
+        let p = PathBuf::from(name);
+        return if executable(&p) {
+            Ok(p)
+        } else {
+            Err(ProcessError::Invalid(format!(
+                "the program `{name}` does not exist or is not executable"
+            )))
+        };
+    }
+    if name.contains('/') {
+        return Err(ProcessError::Invalid(format!(
+            "the program `{name}` must be a plain name or an absolute path"
+        )));
+    }
+    SAFE_PATH
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| executable(p))
+        .ok_or_else(|| {
+            ProcessError::Invalid(format!(
+                "the program `{name}` is not found on the system path `{SAFE_PATH}`"
+            ))
+        })
+}
+
+/// A program run: never through a shell.
+#[derive(Debug, Clone)]
+pub struct Command {
+    /// Program (a granted name or absolute path) and its arguments.
+    pub argv: Vec<String>,
+    /// Working directory relative to the workdir (or absolute inside it);
+    /// `None` for the workdir itself.
+    pub cwd: Option<String>,
+    /// Bytes written to the program's standard input; `None` for `/dev/null`.
+    pub stdin: Option<Vec<u8>>,
+    /// How long the program may run before it is killed.
+    pub timeout: Duration,
+}
+
+impl Command {
+    /// A run of `argv` in the workdir, without input, with a 60 s timeout.
+    pub fn new<I, S>(argv: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Command {
+            argv: argv.into_iter().map(Into::into).collect(),
+            cwd: None,
+            stdin: None,
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// The argv as one line, for messages.
+    pub fn display(&self) -> String {
+        self.argv.join(" ")
+    }
+}
+
+/// What a finished program left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The exit status; -1 when the program was killed by a signal.
+    pub status: i32,
+    /// Everything it wrote to standard output.
+    pub stdout: Vec<u8>,
+    /// Everything it wrote to standard error.
+    pub stderr: Vec<u8>,
+}
+
+impl Sandbox {
+    /// Runs a granted program and waits for it, at most `cmd.timeout`.
+    ///
+    /// The program gets a cleared environment (only `PATH` = [`SAFE_PATH`],
+    /// `LANG=C.UTF-8` and `HOME` = the workdir), runs in its own process
+    /// group in a working directory inside the workdir (`/` when the workdir
+    /// does not exist yet, as in a first predict run), and is confined by
+    /// Landlock to read and execute the system paths and to the component's
+    /// roots with their access (all read-only in a read-only sandbox), with
+    /// no TCP unless [`Sandbox::allow_network`]. A non-zero exit is not an
+    /// error.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Denied`] when the program is not granted or Landlock
+    /// is missing and unconfined runs are not allowed;
+    /// [`ProcessError::Invalid`] for an empty argv or a bad `cwd`;
+    /// [`ProcessError::TimedOut`] when it was killed at the deadline;
+    /// [`ProcessError::Io`] when it could not be started.
+    pub fn run(&self, programs: &Programs, cmd: &Command) -> Result<Output, ProcessError> {
+        let shown = cmd.display();
+        let Some(name) = cmd.argv.first() else {
+            return Err(ProcessError::Invalid("cannot run an empty command".into()));
+        };
+        let Some(program) = programs.resolve(name) else {
+            let c = self.component();
+            return Err(ProcessError::Denied(format!(
+                "running `{name}` is not granted; grant it with `[grants:{c}]` `commands = {name}`"
+            )));
+        };
+        let ruleset = if confine::available() {
+            Some(confine::ruleset(self).map_err(|e| {
+                ProcessError::Io(format!("cannot confine `{shown}` with Landlock: {e}"))
+            })?)
+        } else if self.unconfined {
+            tracing::warn!(command = %shown, "Landlock is not available; running unconfined");
+            None
+        } else {
+            return Err(ProcessError::Denied(format!(
+                "cannot run `{shown}`: this kernel does not offer Landlock, so the program cannot be confined; \
+                 allow unconfined programs in the environment to run it anyway"
+            )));
+        };
+        let cwd = self.cwd_fd(cmd.cwd.as_deref())?;
+
+        let _span = tracing::debug_span!("berth.process.run", command = %shown).entered();
+        let mut command = std::process::Command::new(program);
+        command
+            .arg0(name)
+            .args(&cmd.argv[1..])
+            .env_clear()
+            .env("PATH", SAFE_PATH)
+            .env("LANG", "C.UTF-8")
+            .env("HOME", self.workdir())
+            .stdin(if cmd.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        confine::install(&mut command, cwd, ruleset, !self.unconfined);
+        let mut child = command.spawn().map_err(|e| spawn_error(&shown, &e))?;
+
+        let stdin = match (child.stdin.take(), cmd.stdin.clone()) {
+            (Some(mut pipe), Some(bytes)) => Some(std::thread::spawn(move || {
+                // A program that exits without reading its input is fine.
+                let _ = pipe.write_all(&bytes);
+            })),
+            _ => None,
+        };
+        let stdout = child.stdout.take().map(reader);
+        let stderr = child.stderr.take().map(reader);
+
+        let status = wait_timeout(&mut child, cmd.timeout)
+            .map_err(|e| ProcessError::Io(format!("cannot wait for `{shown}`: {e}")))?;
+        let status = match status {
+            Some(s) => s,
+            None => {
+                // The whole group: a program's own children die with it.
+                let pid = rustix::process::Pid::from_child(&child);
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+                let _ = child.kill();
+                let _ = child.wait();
+                join(stdin);
+                let _ = collect(stdout);
+                let _ = collect(stderr);
+                return Err(ProcessError::TimedOut(format!(
+                    "`{shown}` did not finish within {} and was killed",
+                    human_duration(cmd.timeout)
+                )));
+            }
+        };
+        join(stdin);
+        Ok(Output {
+            status: exit_code(status),
+            stdout: collect(stdout),
+            stderr: collect(stderr),
+        })
+    }
+
+    /// Opens the working directory through the workdir's handle, so a symlink
+    /// out of the workdir cannot become the program's cwd.
+    fn cwd_fd(&self, cwd: Option<&str>) -> Result<Option<OwnedFd>, ProcessError> {
+        let workdir = &self.roots()[0];
+        let Some(cwd) = cwd else {
+            return match workdir.dir() {
+                Ok(d) => d
+                    .try_clone()
+                    .map(|d| Some(OwnedFd::from(d.into_std_file())))
+                    .map_err(|e| map_io(e, CWD, &workdir.host).into()),
+                // No workdir yet (a first predict run): run in `/`.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => std::fs::File::open("/")
+                    .map(|f| Some(OwnedFd::from(f)))
+                    .map_err(|e| ProcessError::Io(format!("cannot open `/`: {e}"))),
+                Err(e) => Err(map_io(e, CWD, &workdir.host).into()),
+            };
+        };
+        let r = self.resolve(cwd, CWD)?;
+        if r.root.kind != RootKind::Workdir {
+            return Err(ProcessError::Invalid(format!(
+                "the working directory `{cwd}` is not inside the workdir `{}`",
+                workdir.host.display()
+            )));
+        }
+        let host = r.host();
+        let dir = workdir.dir().map_err(|e| map_io(e, CWD, &host))?;
+        let opened = if r.rel.as_os_str().is_empty() {
+            dir.try_clone()
+        } else {
+            dir.open_dir(&r.rel)
+        };
+        opened
+            .map(|d| Some(OwnedFd::from(d.into_std_file())))
+            .map_err(|e| map_io(e, CWD, &host).into())
+    }
+}
+
+fn spawn_error(shown: &str, e: &io::Error) -> ProcessError {
+    if e.kind() == io::ErrorKind::PermissionDenied {
+        ProcessError::Io(format!(
+            "cannot run `{shown}`: {e} (programs run confined to the system paths and the granted paths)"
+        ))
+    } else {
+        ProcessError::Io(format!("cannot run `{shown}`: {e}"))
+    }
+}
+
+fn reader<R: io::Read + Send + 'static>(mut pipe: R) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        buf
+    })
+}
+
+fn collect(handle: Option<JoinHandle<Vec<u8>>>) -> Vec<u8> {
+    handle.and_then(|h| h.join().ok()).unwrap_or_default()
+}
+
+fn join(handle: Option<JoinHandle<()>>) {
+    if let Some(h) = handle {
+        let _ = h.join();
+    }
+}
+
+fn exit_code(status: ExitStatus) -> i32 {
+    match status.code() {
+        Some(code) => code,
+        None => {
+            debug_assert!(status.signal().is_some());
+            -1
+        }
+    }
+}
+
+/// Waits for the child at most `timeout`; `None` when it is still running.
+/// A pidfd makes the wait exact; without one, polls.
+fn wait_timeout(child: &mut Child, timeout: Duration) -> io::Result<Option<ExitStatus>> {
+    let deadline = Instant::now() + timeout;
+    let pidfd = rustix::process::Pid::from_child(child);
+    if let Ok(fd) = rustix::process::pidfd_open(pidfd, rustix::process::PidfdFlags::empty()) {
+        loop {
+            if let Some(s) = child.try_wait()? {
+                return Ok(Some(s));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            let ts = rustix::event::Timespec {
+                tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+                tv_nsec: i64::from(left.subsec_nanos()),
+            };
+            let mut fds = [rustix::event::PollFd::new(
+                &fd,
+                rustix::event::PollFlags::IN,
+            )];
+            match rustix::event::poll(&mut fds, Some(&ts)) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(s) = child.try_wait()? {
+            return Ok(Some(s));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+fn human_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}

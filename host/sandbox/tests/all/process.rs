@@ -1,0 +1,196 @@
+use std::os::unix::fs::symlink;
+use std::time::{Duration, Instant};
+
+use berth_sandbox::{Command, ProcessError, Programs, landlock_available};
+
+use crate::Fixture;
+
+fn programs(names: &[&str]) -> Programs {
+    Programs::new(&names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+}
+
+fn cmd(argv: &[&str]) -> Command {
+    let mut c = Command::new(argv.iter().copied());
+    c.timeout = Duration::from_secs(10);
+    c
+}
+
+#[test]
+fn ungranted_programs_are_refused() {
+    let f = Fixture::new();
+    let sb = f.sandbox();
+    let err = sb.run(&Programs::none(), &cmd(&["cat", "x"])).unwrap_err();
+    assert!(matches!(err, ProcessError::Denied(_)));
+    assert_eq!(
+        err.to_string(),
+        "running `cat` is not granted; grant it with `[grants:test]` `commands = cat`"
+    );
+    let p = programs(&["cat"]);
+    for argv in [
+        &["sh", "-c", "id"][..],
+        &["/bin/sh", "-c", "id"],
+        &["bash"],
+        &["/usr/bin/env"],
+    ] {
+        assert!(
+            matches!(sb.run(&p, &cmd(argv)), Err(ProcessError::Denied(_))),
+            "{argv:?}"
+        );
+    }
+    // The absolute path of a granted program is the same program.
+    let cat = p.resolve("cat").unwrap().to_str().unwrap().to_owned();
+    let mut c = cmd(&[&cat]);
+    c.stdin = Some(b"x".to_vec());
+    assert_eq!(sb.run(&p, &c).unwrap().stdout, b"x");
+}
+
+#[test]
+fn missing_programs_are_named() {
+    let err = Programs::new(&["no-such-program-berth".into()]).unwrap_err();
+    assert!(err.to_string().contains("`no-such-program-berth`"), "{err}");
+    assert!(Programs::new(&["bin/cat".into()]).is_err());
+    assert!(Programs::new(&["/no/such/prog".into()]).is_err());
+}
+
+#[test]
+fn output_status_and_stdin_are_captured() {
+    let f = Fixture::new();
+    let sb = f.sandbox();
+    let p = programs(&["cat", "false", "ls"]);
+    // Larger than a pipe buffer both ways: no deadlock.
+    let big: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut c = cmd(&["cat"]);
+    c.stdin = Some(big.clone());
+    let out = sb.run(&p, &c).unwrap();
+    assert_eq!(out.status, 0);
+    assert!(out.stdout == big);
+    assert_eq!(sb.run(&p, &cmd(&["false"])).unwrap().status, 1);
+    let out = sb.run(&p, &cmd(&["ls", "/no/such"])).unwrap();
+    assert_ne!(out.status, 0);
+    assert!(!out.stderr.is_empty());
+}
+
+#[test]
+fn timeout_kills_the_program() {
+    let f = Fixture::new();
+    let sb = f.sandbox();
+    let mut c = cmd(&["sleep", "5"]);
+    c.timeout = Duration::from_millis(200);
+    let start = Instant::now();
+    let err = sb.run(&programs(&["sleep"]), &c).unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(matches!(err, ProcessError::TimedOut(_)));
+    assert_eq!(
+        err.to_string(),
+        "`sleep 5` did not finish within 200 ms and was killed"
+    );
+}
+
+#[test]
+fn environment_is_cleared() {
+    let f = Fixture::new();
+    let sb = f.sandbox();
+    let out = sb.run(&programs(&["env"]), &cmd(&["env"])).unwrap();
+    let mut lines: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        vec![
+            format!("HOME={}", f.path("work").display()),
+            "LANG=C.UTF-8".to_owned(),
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn cwd_stays_inside_the_workdir() {
+    let f = Fixture::new();
+    std::fs::create_dir(f.path("work/sub")).unwrap();
+    symlink(f.path("outside"), f.path("work/out")).unwrap();
+    let sb = f.sandbox();
+    let p = programs(&["pwd"]);
+    let out = sb.run(&p, &cmd(&["pwd"])).unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        f.path("work").to_str().unwrap()
+    );
+    let mut c = cmd(&["pwd"]);
+    c.cwd = Some("sub".into());
+    let out = sb.run(&p, &c).unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        f.path("work/sub").to_str().unwrap()
+    );
+    for bad in ["../outside", "out"] {
+        c.cwd = Some(bad.into());
+        assert!(sb.run(&p, &c).is_err(), "{bad}");
+    }
+    c.cwd = Some(f.path("def").to_str().unwrap().into());
+    assert!(matches!(sb.run(&p, &c), Err(ProcessError::Invalid(_))));
+}
+
+#[test]
+fn landlock_confines_writes_to_the_workdir() {
+    if !landlock_available() {
+        eprintln!("skipped: this kernel has no Landlock");
+        return;
+    }
+    let f = Fixture::new();
+    let sb = f.sandbox();
+    let p = programs(&["touch", "cat"]);
+    let before = f.outside_snapshot();
+    let outside = f.path("outside/pwned");
+    let tmp = std::env::temp_dir().join(format!("berth-landlock-{}", std::process::id()));
+    for target in [&outside, &tmp] {
+        let out = sb
+            .run(&p, &cmd(&["touch", target.to_str().unwrap()]))
+            .unwrap();
+        assert_ne!(out.status, 0, "touch {} succeeded", target.display());
+        assert!(!target.exists());
+    }
+    // Reading outside the roots is refused too, system paths are readable.
+    let secret = f.path("outside/secret");
+    assert_ne!(
+        sb.run(&p, &cmd(&["cat", secret.to_str().unwrap()]))
+            .unwrap()
+            .status,
+        0
+    );
+    assert_eq!(
+        sb.run(&p, &cmd(&["cat", "/etc/hostname"]))
+            .map(|o| o.status)
+            .unwrap_or(0),
+        0
+    );
+    assert_eq!(f.outside_snapshot(), before);
+
+    // Inside the workdir a write works, unless the sandbox is read-only.
+    assert_eq!(sb.run(&p, &cmd(&["touch", "inside"])).unwrap().status, 0);
+    assert!(f.path("work/inside").exists());
+    let ro = sb.read_only();
+    let out = ro.run(&p, &cmd(&["touch", "inside-ro"])).unwrap();
+    assert_ne!(out.status, 0);
+    assert!(!f.path("work/inside-ro").exists());
+    // Reading still works read-only.
+    let out = ro.run(&p, &cmd(&["cat", "inside"])).unwrap();
+    assert_eq!(out.status, 0);
+}
+
+#[test]
+fn programs_run_before_the_workdir_exists() {
+    let f = Fixture::new();
+    let sb = berth_sandbox::Sandbox::new("test", f.path("later"), f.path("def"), vec![])
+        .unwrap()
+        .read_only();
+    let out = sb.run(&programs(&["true"]), &cmd(&["true"])).unwrap();
+    assert_eq!(out.status, 0);
+}
