@@ -1,1 +1,5 @@
-fn main() {}
+//! The `berth` command: deploy sandboxed WebAssembly components.
+
+fn main() -> std::process::ExitCode {
+    berth::run()
+}

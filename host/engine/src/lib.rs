@@ -1,1 +1,227 @@
-//! placeholder
+//! berth's deployment engine: it loads an environment and the component
+//! packages of a deployment repository, configures every root component in
+//! its sandbox until provide/require settles, orders the roots, and walks
+//! each root's step tree — verify, then update when needed.
+//!
+//! The engine never prints: it reports [`event::Event`]s to a
+//! [`event::Reporter`].
+//!
+//! ```no_run
+//! use berth_engine::{DeployOptions, deploy, event::Collect};
+//! use std::sync::Arc;
+//! # fn main() -> Result<(), berth_engine::EngineError> {
+//! let reporter = Arc::new(Collect::default());
+//! let summary = deploy(&DeployOptions::new(".", "local"), reporter.clone())?;
+//! assert!(summary.success());
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod configure;
+pub mod deploy;
+mod error;
+pub mod event;
+pub mod model;
+pub mod repo;
+
+pub use error::{EngineError, Problem};
+
+use berth_runtime::{Model, Package, Runtime, RuntimeOptions};
+use configure::{Configured, Plan};
+use event::{Event, Reporter, Summary};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What to deploy and how.
+#[derive(Debug, Clone)]
+pub struct DeployOptions {
+    /// The deployment repository.
+    pub repo: PathBuf,
+    /// The environment's name.
+    pub environment: String,
+    /// Verify only and report what would change.
+    pub predict: bool,
+    /// Build source components that are missing or stale first.
+    pub build: bool,
+    /// Settings of the WebAssembly runtime.
+    pub runtime: RuntimeOptions,
+}
+
+impl DeployOptions {
+    /// Deploy `environment` of the repository at `repo` with defaults.
+    pub fn new(repo: impl Into<PathBuf>, environment: &str) -> Self {
+        Self {
+            repo: repo.into(),
+            environment: environment.to_string(),
+            predict: false,
+            build: true,
+            runtime: RuntimeOptions::default(),
+        }
+    }
+}
+
+/// An environment with its packages loaded and its model resolved.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The repository.
+    pub repo: repo::Repository,
+    /// The environment.
+    pub environment: berth_config::Environment,
+    /// The package folders.
+    pub dirs: Vec<repo::PackageDir>,
+    /// The loaded packages, in the order of `dirs`.
+    pub packages: Vec<Package>,
+    /// One root per (host, root component).
+    pub roots: Vec<model::Root>,
+    /// The runtime that loaded the packages.
+    pub runtime: Runtime,
+}
+
+/// Loads the environment and every package, and checks them against each
+/// other. Fails with every problem found before anything runs.
+pub fn load(options: &DeployOptions, reporter: &dyn Reporter) -> Result<Loaded, EngineError> {
+    let repo = repo::Repository::open(&options.repo)?;
+    let environment = berth_config::load(&repo.root, &options.environment)?;
+    if options.build {
+        repo.build_stale(reporter)?;
+    }
+    let dirs = repo.packages()?;
+    let runtime = Runtime::new(options.runtime.clone())?;
+    let mut packages = Vec::with_capacity(dirs.len());
+    for dir in &dirs {
+        if !dir.wasm.exists() {
+            return Err(EngineError::Build(format!(
+                "component `{}` is not built yet (`{}` is missing); run `berth build`",
+                dir.name,
+                dir.wasm.display()
+            )));
+        }
+        let start = Instant::now();
+        let package = runtime.load(&dir.wasm)?;
+        reporter.report(&Event::Loaded {
+            package: dir.name.clone(),
+            path: dir.wasm.display().to_string(),
+            cached: package.cache == berth_runtime::CacheOutcome::Hit,
+            millis: start.elapsed().as_secs_f64() * 1000.0,
+        });
+        packages.push(package);
+    }
+    let roots = model::resolve(&environment, &dirs, &packages).map_err(EngineError::Model)?;
+    Ok(Loaded {
+        repo,
+        environment,
+        dirs,
+        packages,
+        roots,
+        runtime,
+    })
+}
+
+/// Instantiates every root and runs configure until provide/require settles.
+pub fn plan(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, EngineError> {
+    let env_info = model::environment_info(&loaded.environment);
+    let mut configured = Vec::with_capacity(loaded.roots.len());
+    for root in &loaded.roots {
+        let mut m = Model::new(root.host.clone(), env_info.clone());
+        m.attributes = root
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.json.clone()))
+            .collect();
+        m.features = root.features.clone();
+        let programs = match berth_sandbox::Programs::new(&root.commands) {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                configured.push(Configured {
+                    root: root.clone(),
+                    instance: None,
+                    steps: Vec::new(),
+                    failed: Some(e.to_string()),
+                });
+                continue;
+            }
+        };
+        let (host, component) = (root.host.name.clone(), root.component.clone());
+        let sink = reporter.clone();
+        let log: berth_runtime::LogSink = Arc::new(move |level, message| {
+            sink.report(&Event::Log {
+                host: host.clone(),
+                component: component.clone(),
+                level: format!("{level:?}").to_lowercase(),
+                message: message.to_string(),
+            })
+        });
+        let (instance, failed) = match loaded.packages[root.package].instantiate(
+            &root.component,
+            m,
+            programs,
+            loaded.environment.timeout,
+            log,
+        ) {
+            Ok(i) => (Some(i), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        configured.push(Configured {
+            root: root.clone(),
+            instance,
+            steps: Vec::new(),
+            failed,
+        });
+    }
+    let plan = configure::configure(configured).map_err(EngineError::Model)?;
+    reporter.report(&Event::Planned {
+        order: plan.roots.iter().map(|c| c.root.id()).collect(),
+    });
+    Ok(plan)
+}
+
+/// Deploys an environment: load, configure, then verify and update every
+/// root in dependency order. Returns the summary, which counts every
+/// failure; the run succeeded only when [`Summary::success`] says so.
+///
+/// Errors mean the deployment could not start (bad environment, missing or
+/// incompatible components); nothing was changed then.
+pub fn deploy(options: &DeployOptions, reporter: Arc<dyn Reporter>) -> Result<Summary, EngineError> {
+    let start = Instant::now();
+    let loaded = load(options, reporter.as_ref())?;
+    reporter.report(&Event::Started {
+        environment: loaded.environment.name.clone(),
+        predict: options.predict,
+        hosts: loaded
+            .environment
+            .hosts
+            .iter()
+            .filter(|h| !h.ignore)
+            .map(|h| h.name.clone())
+            .collect(),
+    });
+    let mut plan = plan(&loaded, reporter.clone())?;
+    let mut summary = Summary {
+        environment: loaded.environment.name.clone(),
+        predict: options.predict,
+        ..Summary::default()
+    };
+    deploy::run(
+        &mut plan,
+        deploy::WalkOptions {
+            predict: options.predict,
+            timeout: loaded.environment.timeout,
+        },
+        reporter.as_ref(),
+        &mut summary,
+    );
+    summary.millis = start.elapsed().as_secs_f64() * 1000.0;
+    reporter.report(&Event::Summary(summary.clone()));
+    Ok(summary)
+}
+
+/// Finds the deployment repository: `start` or its nearest ancestor with an
+/// `environments/` folder.
+pub fn find_repository(start: &Path) -> Option<PathBuf> {
+    let start = std::path::absolute(start).ok()?;
+    start
+        .ancestors()
+        .find(|dir| dir.join("environments").is_dir())
+        .map(Path::to_path_buf)
+}

@@ -1,1 +1,58 @@
-//! placeholder
+//! berth's WebAssembly runtime: loads deployment components, caches their
+//! compiled code, and runs their lifecycle exports inside a sandbox.
+//!
+//! A [`Runtime`] owns one wasmtime engine. [`Runtime::load`] checks that a
+//! `.wasm` file is a component of a supported API version *before* compiling
+//! it, then compiles it once into an on-disk cache keyed by the sha256 of the
+//! file and the engine's compatibility hash, so a second run compiles nothing.
+//! A loaded [`Package`] creates one [`Instance`] per root component; every
+//! call into the guest runs under a wall-clock deadline (epoch interruption)
+//! and a memory cap, and reaches the outside world only through the
+//! capabilities of its [`Phase`]:
+//!
+//! | phase     | model            | fs / process                |
+//! |-----------|------------------|-----------------------------|
+//! | describe  | read-only        | refused                     |
+//! | configure | provide, require | refused (configure is pure) |
+//! | verify    | read-only        | read-only sandbox           |
+//! | update    | read-only        | the granted sandbox         |
+//!
+//! ```no_run
+//! use berth_runtime::{Runtime, RuntimeOptions};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = Runtime::new(RuntimeOptions::default())?;
+//! let package = runtime.load("components/hello.wasm".as_ref())?;
+//! for root in &package.description.roots {
+//!     println!("{}: {}", root.name, root.doc);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod cache;
+mod error;
+mod host;
+mod instance;
+mod version;
+
+pub use error::{CallError, LoadError};
+pub use host::{LogSink, Model, Phase, ProvidedValue, Require};
+pub use instance::{Instance, Package, Runtime, RuntimeOptions};
+pub use cache::{CacheOutcome, default_dir as default_cache_dir};
+pub use version::{API_VERSION, SUPPORTED_API_VERSIONS, api_version};
+
+/// The types of the `berth:component@0.1.0` WIT package, as the host sees them.
+pub mod wit {
+    pub use crate::bindings::berth::component::fs::{FileKind, StatInfo};
+    pub use crate::bindings::berth::component::process::{
+        Command as ProcessCommand, Output as ProcessOutput,
+    };
+    pub use crate::bindings::berth::component::types::*;
+}
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        world: "component",
+        path: "../../wit/v0.1.0",
+    });
+}

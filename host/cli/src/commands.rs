@@ -1,0 +1,46 @@
+//! One module per subcommand, each with a thin `run`.
+
+mod build;
+mod deploy;
+mod inspect;
+
+use crate::cli::{Cli, Command};
+use anyhow::Context;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Deploy {
+            environment,
+            predict,
+            format,
+            debug,
+            no_build,
+        } => deploy::run(
+            repository(cli.repo)?,
+            &environment,
+            predict,
+            format,
+            debug,
+            !no_build,
+        ),
+        Command::Build { debug } => build::run(repository(cli.repo)?, debug),
+        Command::Inspect { file, format } => inspect::run(&file, format),
+    }
+}
+
+/// The repository to work on: `--repo`, else the nearest folder upwards
+/// with an `environments/` folder.
+fn repository(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(repo) = explicit {
+        return Ok(repo);
+    }
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    berth_engine::find_repository(&cwd).ok_or_else(|| {
+        anyhow::anyhow!(
+            "`{}` is not inside a deployment repository: no folder upwards has an `environments/` folder (pass `--repo DIR`)",
+            cwd.display()
+        )
+    })
+}

@@ -1,0 +1,91 @@
+//! Errors that stop a deployment before anything changes.
+
+use std::path::PathBuf;
+
+/// A problem found while checking an environment against its components.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where it is, as `file:line`, when a line is to blame.
+    pub origin: Option<String>,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+impl Problem {
+    pub(crate) fn new(origin: Option<String>, message: impl Into<String>) -> Self {
+        Self {
+            origin,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(origin) = &self.origin {
+            write!(f, "{origin}: ")?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(hint) = &self.hint {
+            for line in hint.lines() {
+                write!(f, "\n  {line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a deployment could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The folder is not a deployment repository.
+    #[error(
+        "`{}` is not a deployment repository: it has no `environments/` folder (run berth from the repository's root, or pass `--repo`)",
+        path.display()
+    )]
+    NotARepository {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// A file or folder could not be read or written.
+    #[error("`{}`: {message}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        message: String,
+    },
+    /// The environment file is malformed.
+    #[error(transparent)]
+    Config(#[from] berth_config::ConfigError),
+    /// Building components from source failed.
+    #[error("building components failed: {0}")]
+    Build(String),
+    /// A component could not be loaded.
+    #[error(transparent)]
+    Load(#[from] berth_runtime::LoadError),
+    /// The environment and its components do not fit together.
+    #[error("{}", render_problems(.0))]
+    Model(Vec<Problem>),
+}
+
+fn render_problems(problems: &[Problem]) -> String {
+    let mut out = format!(
+        "the environment has {} problem{}; nothing was changed",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for p in problems {
+        out.push_str("\n\n");
+        out.push_str(&p.to_string());
+    }
+    out
+}
