@@ -1,1 +1,54 @@
-//! placeholder
+//! Building berth guest components from source.
+//!
+//! Guests are Rust crates that use `berth-sdk` and build as `cdylib`s for
+//! `wasm32-unknown-unknown`. This crate finds a toolchain that can do that,
+//! runs cargo on a guest workspace and leaves one WebAssembly *component* per
+//! package in an output folder:
+//!
+//! ```no_run
+//! # fn main() -> Result<(), berth_build::BuildError> {
+//! use std::path::Path;
+//!
+//! let toolchain = berth_build::detect()?;
+//! let built = berth_build::build_workspace(
+//!     Path::new("components"),
+//!     Path::new("target/wasm-guests"),
+//!     Path::new("target/components"),
+//!     &toolchain,
+//!     &mut |line| eprintln!("{line}"),
+//! )?;
+//! for b in &built {
+//!     println!("{} -> {}", b.package, b.wasm.display());
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Two toolchains are supported (see `DESIGN.md` §8): rustup with the
+//! `wasm32-unknown-unknown` target installed, whose `rust-lld` emits a core
+//! module that [`componentize`] turns into a component; and Debian's
+//! `rustc-web`, which compiles the standard library from `rust-web-src`
+//! (`-Zbuild-std`) and links with `wasm-component-ld`, which emits a component
+//! directly.
+//!
+//! This crate has no wasm runtime: it only builds and inspects bytes.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod cargo;
+mod error;
+mod stale;
+mod toolchain;
+mod wasm;
+
+pub use cargo::{Built, build_workspace};
+pub use error::BuildError;
+pub use stale::stale;
+pub use toolchain::{Toolchain, detect, install_hint};
+pub use wasm::{api_version, componentize, custom_section, is_component};
+
+/// The target guests are built for.
+pub const TARGET: &str = "wasm32-unknown-unknown";
+
+/// The custom section in which `berth_sdk::export!` stamps the API version.
+pub const API_VERSION_SECTION: &str = "berth:api-version";
