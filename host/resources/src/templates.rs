@@ -90,6 +90,10 @@ impl Templates {
             let mut env = Environment::new();
             env.set_undefined_behavior(UndefinedBehavior::Strict);
             env.set_keep_trailing_newline(true);
+            // Block tags (`{% if %}` on a line of their own) leave no blank
+            // line behind, as in Ansible; `{%+` keeps the newline.
+            env.set_trim_blocks(true);
+            env.set_lstrip_blocks(true);
             Arc::new(RwLock::new(env))
         }))
     }
