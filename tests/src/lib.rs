@@ -1,10 +1,22 @@
-//! Integration tests live in `tests/`; this library only holds shared paths.
+//! Shared pieces of berth's integration tests.
 //!
-//! The constants below are the absolute paths of real components that
-//! `build.rs` built from source: the test guests of `tests/guests/` (`PROBE`,
-//! `SPIN`, `HOG`, `CALLS`) and the example components of `components/`
-//! (`HELLO`, `MOTD`, `CHECKSUMS`). Each must be used by some test under
-//! `tests/tests/`, or the build fails.
+//! The constants are the absolute paths of real components that `build.rs`
+//! built from source: the test guests of `tests/guests/` (`PROBE`, `SPIN`,
+//! `HOG`, `CALLS`) and the example components of `components/` (`HELLO`,
+//! `MOTD`, `CHECKSUMS`). Each must be used by some test under `tests/tests/`,
+//! or the build fails.
+//!
+//! [`TestRepo`] makes a throw-away deployment repository in a temporary
+//! folder, with prebuilt components and environment files, and deploys it
+//! through the real engine.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use berth_engine::event::{Collect, Event, Outcome, Summary};
+use berth_engine::{DeployOptions, EngineError};
+use berth_runtime::RuntimeOptions;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
@@ -13,6 +25,217 @@ pub const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
 /// The definition folder (defdir) of the example component `name`:
 /// `components/<name>`.
-pub fn component_dir(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(REPO).join("components").join(name)
+pub fn component_dir(name: &str) -> PathBuf {
+    Path::new(REPO).join("components").join(name)
+}
+
+/// One compiled-component cache for every test, so each component compiles
+/// once per test run rather than once per test.
+pub fn cache_dir() -> PathBuf {
+    Path::new(REPO).join("target").join("berth-test-cache")
+}
+
+/// A deployment repository in a temporary folder.
+#[derive(Debug)]
+pub struct TestRepo {
+    dir: tempfile::TempDir,
+}
+
+impl Default for TestRepo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestRepo {
+    /// An empty repository with an `environments/` folder.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("environments")).unwrap();
+        std::fs::create_dir_all(dir.path().join("components")).unwrap();
+        Self { dir }
+    }
+
+    /// The repository's root.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A path inside the repository.
+    pub fn join(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// The workdir of a component of the local environments used here.
+    pub fn workdir(&self, component: &str) -> PathBuf {
+        self.join("work").join(component)
+    }
+
+    /// Adds a prebuilt component package `components/<name>/<name>.wasm`.
+    pub fn component(&self, name: &str, wasm: &str) -> &Self {
+        let dir = self.join("components").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(wasm, dir.join(format!("{name}.wasm"))).unwrap();
+        self
+    }
+
+    /// Adds an example component: its built `.wasm` and the files of its
+    /// definition folder (templates, sources), without its Rust sources.
+    pub fn example(&self, name: &str, wasm: &str) -> &Self {
+        self.component(name, wasm);
+        let dest = self.join("components").join(name);
+        for entry in std::fs::read_dir(component_dir(name)).unwrap() {
+            let path = entry.unwrap().path();
+            let file = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_file() && file != "Cargo.toml" {
+                std::fs::copy(&path, dest.join(&file)).unwrap();
+            }
+        }
+        self
+    }
+
+    /// Writes a file (creating its folders).
+    pub fn write(&self, rel: &str, content: &str) -> &Self {
+        let path = self.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+        self
+    }
+
+    /// Writes `environments/<name>/environment.cfg`.
+    pub fn env(&self, name: &str, content: &str) -> &Self {
+        self.write(&format!("environments/{name}/environment.cfg"), content)
+    }
+
+    /// Options for deploying `env` with the shared test cache and no build.
+    pub fn options(&self, env: &str) -> DeployOptions {
+        let mut options = DeployOptions::new(self.path(), env);
+        options.build = false;
+        options.runtime = RuntimeOptions {
+            cache_dir: Some(cache_dir()),
+            ..RuntimeOptions::default()
+        };
+        options
+    }
+
+    /// Deploys `env`.
+    pub fn deploy(&self, env: &str) -> Run {
+        self.run(self.options(env))
+    }
+
+    /// Predicts `env`.
+    pub fn predict(&self, env: &str) -> Run {
+        let mut options = self.options(env);
+        options.predict = true;
+        self.run(options)
+    }
+
+    /// Deploys with the given options, collecting every event.
+    pub fn run(&self, options: DeployOptions) -> Run {
+        let collect = Arc::new(Collect::default());
+        let result = berth_engine::deploy(&options, collect.clone());
+        let events = collect.0.lock().unwrap().clone();
+        Run { result, events }
+    }
+}
+
+/// The result of one deployment and every event it reported.
+#[derive(Debug)]
+pub struct Run {
+    /// The summary, or why the deployment could not start.
+    pub result: Result<Summary, EngineError>,
+    /// Every event, in order.
+    pub events: Vec<Event>,
+}
+
+impl Run {
+    /// The summary; panics with the error when the deployment did not start.
+    pub fn summary(&self) -> &Summary {
+        match &self.result {
+            Ok(summary) => summary,
+            Err(e) => panic!("the deployment did not start: {e}"),
+        }
+    }
+
+    /// The error that stopped the deployment; panics when it ran.
+    pub fn error(&self) -> String {
+        match &self.result {
+            Ok(summary) => panic!("the deployment ran: {summary:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// Every step outcome as `(component, label, outcome)`.
+    pub fn steps(&self) -> Vec<(&str, &str, &Outcome)> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Step {
+                    component,
+                    label,
+                    outcome,
+                    ..
+                } => Some((component.as_str(), label.as_str(), outcome)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The outcome of the step labelled `label`; panics when there is none.
+    pub fn step(&self, label: &str) -> &Outcome {
+        self.steps()
+            .into_iter()
+            .find(|(_, l, _)| *l == label)
+            .map(|(_, _, o)| o)
+            .unwrap_or_else(|| panic!("no step `{label}` in {:#?}", self.steps()))
+    }
+
+    /// Every log line as `component: message`.
+    pub fn logs(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Log {
+                    component, message, ..
+                } => Some(format!("{component}: {message}")),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Every file below `dir` with its content, mode, inode and modification
+/// time, to prove that a run changed nothing.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, String)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let stamp = format!(
+                "mode={:o} ino={} mtime={}.{}",
+                meta.mode(),
+                meta.ino(),
+                meta.mtime(),
+                meta.mtime_nsec()
+            );
+            if meta.is_dir() {
+                stack.push(path.clone());
+                out.push((path, Vec::new(), stamp));
+            } else if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&path).unwrap();
+                out.push((path, target.to_string_lossy().as_bytes().to_vec(), stamp));
+            } else {
+                let content = std::fs::read(&path).unwrap();
+                out.push((path, content, stamp));
+            }
+        }
+    }
+    out.sort();
+    out
 }

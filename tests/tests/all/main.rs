@@ -1,0 +1,10 @@
+//! berth's integration tests: real components built from source, deployed
+//! through the real engine into temporary repositories.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod examples;
+mod limits;
+mod model;
+mod sandbox;
+mod version;

@@ -1,0 +1,83 @@
+//! The environment is checked against what components declare, and the
+//! model imports behave as the contract says.
+
+use berth_tests::{CALLS, HELLO, MOTD, TestRepo};
+
+fn repo(env: &str) -> TestRepo {
+    let repo = TestRepo::new();
+    repo.example("hello", HELLO)
+        .example("motd", MOTD)
+        .env("local", env);
+    repo
+}
+
+#[test]
+fn an_unknown_component_gets_a_did_you_mean_with_file_and_line() {
+    let error = repo("[hosts]\nlocalhost = hello, mtod\n")
+        .deploy("local")
+        .error();
+    assert!(
+        error.contains("environment.cfg:2: component `mtod` is not a component of this repository"),
+        "{error}"
+    );
+    assert!(error.contains("did you mean `motd`?"), "{error}");
+}
+
+#[test]
+fn an_unknown_attribute_is_an_error_not_ignored() {
+    let error = repo("[hosts]\nlocalhost = motd\n\n[component:motd]\ngreting = Hi\n")
+        .deploy("local")
+        .error();
+    assert!(
+        error.contains("environment.cfg:5: component `motd` has no attribute `greting`"),
+        "{error}"
+    );
+    assert!(error.contains("did you mean `greeting`?"), "{error}");
+}
+
+#[test]
+fn an_override_of_the_wrong_type_names_file_line_attribute_and_type() {
+    let error = repo("[hosts]\nlocalhost = motd\n\n[component:motd]\nport = eighty\n")
+        .deploy("local")
+        .error();
+    assert!(
+        error.contains("environment.cfg:5: attribute `port` of component `motd` must be an integer"),
+        "{error}"
+    );
+    assert!(error.contains("eighty"), "{error}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let error = repo("[hosts]\nlocalhost = motd, nope\n\n[component:motd]\nport = x\nextra = 1\n")
+        .deploy("local")
+        .error();
+    assert!(error.contains("the environment has 3 problems"), "{error}");
+}
+
+#[test]
+fn configure_is_pure_and_require_sees_what_was_provided_in_an_earlier_round() {
+    let repo = TestRepo::new();
+    repo.component("calls", CALLS)
+        .env("local", "[hosts]\nlocalhost = calls\n");
+    let run = repo.deploy("local");
+    assert_eq!(run.summary().failed, 0, "{:#?}", run.summary());
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo.workdir("calls").join("calls.json")).unwrap(),
+    )
+    .unwrap();
+    let read = report["read"].as_str().unwrap();
+    assert!(read.starts_with("invalid: "), "{read}");
+    assert!(read.contains("not available during configure"), "{read}");
+    assert!(
+        report["run"]
+            .as_str()
+            .unwrap()
+            .contains("not available during configure")
+    );
+    // The value is provided in round one and required back in round two.
+    assert_eq!(
+        report["required"],
+        serde_json::json!([{"host": "localhost", "component": "calls", "value": {"from": "localhost", "answer": 42}}])
+    );
+}
