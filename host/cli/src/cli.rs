@@ -74,8 +74,9 @@ mod tests {
 
     #[test]
     fn deploy_parses_its_flags() {
-        let cli = Cli::try_parse_from(["berth", "deploy", "local", "--predict", "--format", "json"])
-            .expect("valid arguments");
+        let cli =
+            Cli::try_parse_from(["berth", "deploy", "local", "--predict", "--format", "json"])
+                .expect("valid arguments");
         match cli.command {
             Command::Deploy {
                 environment,

@@ -37,10 +37,20 @@ fn repository(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         return Ok(repo);
     }
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    berth_engine::find_repository(&cwd).ok_or_else(|| {
+    let found = berth_engine::find_repository(&cwd).ok_or_else(|| {
         anyhow::anyhow!(
             "`{}` is not inside a deployment repository: no folder upwards has an `environments/` folder (pass `--repo DIR`)",
             cwd.display()
         )
+    })?;
+    // Relative to where the user stands, so that messages name files as
+    // `environments/local/environment.cfg:3` rather than by absolute path.
+    let depth = cwd
+        .strip_prefix(&found)
+        .map(|rest| rest.components().count());
+    Ok(match depth {
+        Ok(0) => PathBuf::from("."),
+        Ok(n) => std::iter::repeat_n("..", n).collect(),
+        Err(_) => found,
     })
 }

@@ -163,9 +163,7 @@ impl Human {
             Event::Planned { order } if self.debug => {
                 format!("  {} {}\n", s.dim("order:"), order.join(" → "))
             }
-            Event::Step {
-                label, outcome, ..
-            } => match outcome {
+            Event::Step { label, outcome, .. } => match outcome {
                 Outcome::Unchanged if self.debug => {
                     format!("    {} {label}\n", s.dim("unchanged"))
                 }
@@ -186,9 +184,7 @@ impl Human {
                     format!("    {} {label}\n{}", s.red("failed"), indent(error, 6))
                 }
             },
-            Event::Log {
-                level, message, ..
-            } => match level.as_str() {
+            Event::Log { level, message, .. } => match level.as_str() {
                 "error" => format!("    {} {message}\n", s.red("error:")),
                 "warn" => format!("    {} {message}\n", s.yellow("warning:")),
                 "info" => format!("    {message}\n"),

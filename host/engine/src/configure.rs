@@ -169,9 +169,7 @@ fn collect_provided(roots: &[Configured]) -> Vec<ProvidedValue> {
             })
         })
         .collect();
-    all.sort_by(|a, b| {
-        (&a.key, &a.host, &a.component).cmp(&(&b.key, &b.host, &b.component))
-    });
+    all.sort_by(|a, b| (&a.key, &a.host, &a.component).cmp(&(&b.key, &b.host, &b.component)));
     all
 }
 
@@ -182,10 +180,16 @@ fn edges(roots: &[Configured], available: &[ProvidedValue]) -> Vec<(usize, usize
         let Some(instance) = &c.instance else {
             continue;
         };
-        for r in instance.model().required.iter().filter(|r| !r.options.dirty) {
-            for p in available.iter().filter(|p| {
-                p.key == r.key && (!r.options.same_host || p.host == c.root.host.name)
-            }) {
+        for r in instance
+            .model()
+            .required
+            .iter()
+            .filter(|r| !r.options.dirty)
+        {
+            for p in available
+                .iter()
+                .filter(|p| p.key == r.key && (!r.options.same_host || p.host == c.root.host.name))
+            {
                 let Some(from) = roots
                     .iter()
                     .position(|o| o.root.host.name == p.host && o.root.component == p.component)

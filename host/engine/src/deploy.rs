@@ -286,10 +286,7 @@ fn globals(c: &Configured) -> serde_json::Value {
         .iter()
         .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
         .collect();
-    let environment = c
-        .instance
-        .as_ref()
-        .map(|i| i.model().environment.clone());
+    let environment = c.instance.as_ref().map(|i| i.model().environment.clone());
     serde_json::json!({
         "host": {
             "name": root.host.name,
@@ -313,9 +310,7 @@ fn globals(c: &Configured) -> serde_json::Value {
 fn default_label(resource: &Resource) -> String {
     match resource {
         Resource::Custom(spec) => spec.kind.clone(),
-        other => builtin(other)
-            .map(|r| res::label(&r))
-            .unwrap_or_else(|e| e),
+        other => builtin(other).map(|r| res::label(&r)).unwrap_or_else(|e| e),
     }
 }
 

@@ -82,7 +82,20 @@ pub struct Loaded {
 /// other. Fails with every problem found before anything runs.
 pub fn load(options: &DeployOptions, reporter: &dyn Reporter) -> Result<Loaded, EngineError> {
     let repo = repo::Repository::open(&options.repo)?;
-    let environment = berth_config::load(&repo.root, &options.environment)?;
+    // The path as the user gave it, so messages name files the way they
+    // would type them.
+    let environment = berth_config::load(&options.repo, &options.environment)?;
+    load_packages(options, repo, environment, reporter)
+}
+
+/// Loads the packages of a repository whose environment is already read,
+/// and resolves the model.
+pub fn load_packages(
+    options: &DeployOptions,
+    repo: repo::Repository,
+    environment: berth_config::Environment,
+    reporter: &dyn Reporter,
+) -> Result<Loaded, EngineError> {
     if options.build {
         repo.build_stale(reporter)?;
     }
@@ -182,20 +195,24 @@ pub fn plan(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, Engine
 ///
 /// Errors mean the deployment could not start (bad environment, missing or
 /// incompatible components); nothing was changed then.
-pub fn deploy(options: &DeployOptions, reporter: Arc<dyn Reporter>) -> Result<Summary, EngineError> {
+pub fn deploy(
+    options: &DeployOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<Summary, EngineError> {
     let start = Instant::now();
-    let loaded = load(options, reporter.as_ref())?;
+    let repo = repo::Repository::open(&options.repo)?;
+    let environment = berth_config::load(&options.repo, &options.environment)?;
     reporter.report(&Event::Started {
-        environment: loaded.environment.name.clone(),
+        environment: environment.name.clone(),
         predict: options.predict,
-        hosts: loaded
-            .environment
+        hosts: environment
             .hosts
             .iter()
             .filter(|h| !h.ignore)
             .map(|h| h.name.clone())
             .collect(),
     });
+    let loaded = load_packages(options, repo, environment, reporter.as_ref())?;
     let mut plan = plan(&loaded, reporter.clone())?;
     let mut summary = Summary {
         environment: loaded.environment.name.clone(),

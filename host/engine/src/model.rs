@@ -123,7 +123,11 @@ pub fn resolve(
 
     for (name, section) in &env.components {
         if !known.contains_key(name.as_str()) {
-            problems.push(unknown(name, section.origin.to_string(), "[component:NAME]"));
+            problems.push(unknown(
+                name,
+                section.origin.to_string(),
+                "[component:NAME]",
+            ));
         }
     }
     for (name, grants) in &env.grants {
@@ -324,8 +328,7 @@ fn check_grants(
         let ok = grants.is_some_and(|g| {
             g.paths.iter().any(|p| {
                 need_path.starts_with(&p.path)
-                    && (need.access == Access::Read
-                        || p.access == berth_config::Access::ReadWrite)
+                    && (need.access == Access::Read || p.access == berth_config::Access::ReadWrite)
             })
         });
         if !ok {
@@ -342,7 +345,10 @@ fn check_grants(
     if !missing_paths.is_empty() || !missing_commands.is_empty() {
         let mut lines = format!("add to `{}`:\n  [grants:{name}]", env.file.display());
         if !missing_paths.is_empty() {
-            lines.push_str(&format!("\n  paths = {}", missing_paths.join(",\n          ")));
+            lines.push_str(&format!(
+                "\n  paths = {}",
+                missing_paths.join(",\n          ")
+            ));
         }
         if !missing_commands.is_empty() {
             lines.push_str(&format!("\n  commands = {}", missing_commands.join(" ")));

@@ -114,7 +114,10 @@ pub enum CallError {
         message: String,
     },
     /// The guest returned an error.
-    #[error("component `{component}` failed during {phase}: {}", describe_guest_error(error))]
+    #[error(
+        "component `{component}` failed during {phase}: {}",
+        describe_guest_error(error)
+    )]
     Guest {
         /// The root component.
         component: String,

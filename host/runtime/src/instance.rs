@@ -162,9 +162,7 @@ impl Runtime {
             .instantiate(
                 &name,
                 Model::new(empty_host(), empty_environment()),
-                Arc::new(
-                    Programs::new(&[]).map_err(|e| LoadError::Engine(e.to_string()))?,
-                ),
+                Arc::new(Programs::new(&[]).map_err(|e| LoadError::Engine(e.to_string()))?),
                 Duration::from_secs(10),
                 Arc::new(|_, _| {}),
             )

@@ -35,10 +35,10 @@ mod host;
 mod instance;
 mod version;
 
+pub use cache::{CacheOutcome, default_dir as default_cache_dir};
 pub use error::{CallError, LoadError};
 pub use host::{LogSink, Model, Phase, ProvidedValue, Require};
 pub use instance::{Instance, Package, Runtime, RuntimeOptions};
-pub use cache::{CacheOutcome, default_dir as default_cache_dir};
 pub use version::{API_VERSION, SUPPORTED_API_VERSIONS, api_version};
 
 /// The types of the `berth:component@0.1.0` WIT package, as the host sees them.

@@ -1,0 +1,205 @@
+//! The `berth` binary, run as a user runs it: files in a temporary
+//! repository, arguments, expected output and exit status.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use berth_tests::{CHECKSUMS, HELLO, MOTD, SPIN, TestRepo};
+use std::process::{Command, Output};
+
+fn berth(repo: &TestRepo, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(args)
+        .current_dir(repo.path())
+        .env("BERTH_CACHE_DIR", berth_tests::cache_dir())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn examples() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.example("hello", HELLO)
+        .example("motd", MOTD)
+        .example("checksums", CHECKSUMS)
+        .env(
+            "local",
+            "[hosts]\nlocalhost = hello, motd, checksums\n\n[grants:checksums]\ncommands = sha256sum\n",
+        );
+    repo
+}
+
+#[test]
+fn deploy_then_a_converged_run_reports_zero_changed() {
+    let repo = examples();
+    let first = berth(&repo, &["deploy", "local"]);
+    let out = text(&first.stdout);
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{out}\n{}",
+        text(&first.stderr)
+    );
+    assert!(out.starts_with("deploying local (1 host)\n"), "{out}");
+    assert!(
+        out.contains("  localhost/motd\n    changed message of the day (new file)"),
+        "{out}"
+    );
+    assert!(out.contains("+++ "), "a new file shows its diff: {out}");
+    assert!(out.contains("\ndeployed local: "), "{out}");
+
+    let second = berth(&repo, &["deploy", "local"]);
+    let out = text(&second.stdout);
+    assert_eq!(second.status.code(), Some(0));
+    assert!(out.contains("deployed local: 0 changed, "), "{out}");
+    assert!(!out.contains("changed message"), "{out}");
+}
+
+#[test]
+fn predict_prints_would_change_and_changes_nothing() {
+    let repo = examples();
+    let run = berth(&repo, &["deploy", "local", "--predict"]);
+    let out = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{out}");
+    assert!(out.starts_with("predicting local"), "{out}");
+    assert!(out.contains("would change message of the day"), "{out}");
+    assert!(out.contains("would change"), "{out}");
+    assert!(!repo.join("work").exists());
+}
+
+#[test]
+fn json_output_is_one_object_per_line_and_ends_with_the_summary() {
+    let repo = examples();
+    let run = berth(&repo, &["deploy", "local", "--format", "json"]);
+    assert_eq!(run.status.code(), Some(0));
+    let events: Vec<serde_json::Value> = text(&run.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(events[0]["event"], "started");
+    let step = events
+        .iter()
+        .find(|e| e["event"] == "step" && e["label"] == "message of the day")
+        .unwrap();
+    assert_eq!(step["status"], "changed");
+    assert_eq!(step["host"], "localhost");
+    assert_eq!(step["component"], "motd");
+    assert!(step["diff"].as_str().unwrap().contains("+Welcome"));
+    let summary = events.last().unwrap();
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(summary["failed"], 0);
+    assert_eq!(summary["unchanged"], 0);
+    let changed = events
+        .iter()
+        .filter(|e| e["event"] == "step" && e["status"] == "changed")
+        .count();
+    assert_eq!(summary["changed"], changed);
+}
+
+#[test]
+fn a_failed_component_makes_the_run_exit_non_zero_and_is_named() {
+    let repo = TestRepo::new();
+    repo.component("spin", SPIN).example("hello", HELLO).env(
+        "local",
+        "[environment]\ntimeout = 0.5\n\n[hosts]\nlocalhost = spin, hello\n",
+    );
+    let run = berth(&repo, &["deploy", "local"]);
+    let out = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{out}");
+    assert!(out.contains("failures:\n  localhost/spin: component `spin` did not finish configure within its deadline"), "{out}");
+    assert!(out.contains("FAILED local: "), "{out}");
+    assert!(out.contains(" 1 failed"), "{out}");
+
+    let json = berth(&repo, &["deploy", "local", "--format", "json"]);
+    assert_eq!(json.status.code(), Some(1));
+    let last: serde_json::Value =
+        serde_json::from_str(text(&json.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "summary");
+    assert_eq!(last["failed"], 1);
+}
+
+#[test]
+fn a_bad_environment_exits_2_naming_file_and_line() {
+    let repo = examples();
+    repo.env("local", "[environment]\ntimout = 5\n");
+    let run = berth(&repo, &["deploy", "local"]);
+    let err = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("error: environments/local/environment.cfg:2: "),
+        "{err}"
+    );
+    assert!(err.contains("`timout`"), "{err}");
+    assert!(err.contains("did you mean `timeout`?"), "{err}");
+
+    let json = berth(&repo, &["deploy", "local", "--format", "json"]);
+    assert_eq!(json.status.code(), Some(2));
+    let line: serde_json::Value = serde_json::from_str(text(&json.stdout).trim()).unwrap();
+    assert_eq!(line["event"], "error");
+    assert!(line["message"].as_str().unwrap().contains("timout"));
+}
+
+#[test]
+fn an_unknown_environment_suggests_the_close_one() {
+    let repo = examples();
+    let run = berth(&repo, &["deploy", "locl"]);
+    let err = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(err.contains("`locl`"), "{err}");
+    assert!(err.contains("`local`"), "{err}");
+}
+
+#[test]
+fn inspect_shows_name_version_attributes_and_needs() {
+    let repo = TestRepo::new();
+    let run = berth(&repo, &["inspect", CHECKSUMS]);
+    let out = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert!(out.starts_with("checksums 0.1.0\n"), "{out}");
+    assert!(out.contains("  api version  0.1.0\n"), "{out}");
+    assert!(out.contains("    files: map = {"), "{out}");
+    assert!(out.contains("    command sha256sum\n"), "{out}");
+
+    let json = berth(&repo, &["inspect", MOTD, "--format", "json"]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(value["name"], "motd");
+    assert_eq!(value["api_version"], "0.1.0");
+    let attrs = value["roots"][0]["attributes"].as_array().unwrap();
+    let port = attrs.iter().find(|a| a["name"] == "port").unwrap();
+    assert_eq!(port["type"], "int");
+    assert_eq!(port["default"], 8080);
+}
+
+#[test]
+fn inspect_refuses_a_file_that_is_not_a_component() {
+    let repo = TestRepo::new();
+    repo.write("x.wasm", "not wasm");
+    let run = berth(&repo, &["inspect", "x.wasm"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(text(&run.stderr).contains("`x.wasm` is not a valid component"));
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let repo = TestRepo::new();
+    let run = berth(&repo, &["--help"]);
+    let out = text(&run.stdout);
+    for command in ["deploy", "build", "inspect"] {
+        assert!(out.contains(command), "{out}");
+    }
+}
+
+#[test]
+fn outside_a_repository_the_error_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["deploy", "local"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert!(text(&run.stderr).contains("pass `--repo DIR`"));
+}
