@@ -64,15 +64,25 @@ fn first_deploy_writes_the_examples_and_the_second_changes_nothing() {
     let summary = second.summary();
     assert_eq!(summary.changed, 0, "{:#?}", second.steps());
     assert_eq!(summary.failed, 0);
-    assert_eq!(summary.unchanged, first.summary().changed + first.summary().unchanged);
-    assert_eq!(snapshot(&repo.join("work")), before, "a converged run touched files");
+    assert_eq!(
+        summary.unchanged,
+        first.summary().changed + first.summary().unchanged
+    );
+    assert_eq!(
+        snapshot(&repo.join("work")),
+        before,
+        "a converged run touched files"
+    );
 }
 
 #[test]
 fn predict_shows_the_diff_of_an_edited_override_and_changes_nothing() {
     let repo = examples();
     assert_eq!(repo.deploy("local").summary().failed, 0);
-    repo.env("local", &LOCAL.replace("greeting = Welcome", "greeting = Good morning"));
+    repo.env(
+        "local",
+        &LOCAL.replace("greeting = Welcome", "greeting = Good morning"),
+    );
     let before = snapshot(&repo.join("work"));
 
     let predicted = repo.predict("local");
@@ -87,7 +97,11 @@ fn predict_shows_the_diff_of_an_edited_override_and_changes_nothing() {
         }
         other => panic!("expected a predicted change, got {other:?}"),
     }
-    assert_eq!(snapshot(&repo.join("work")), before, "predict changed files");
+    assert_eq!(
+        snapshot(&repo.join("work")),
+        before,
+        "predict changed files"
+    );
 
     let applied = repo.deploy("local");
     assert_eq!(applied.summary().changed, 1);
@@ -104,7 +118,10 @@ fn predict_on_a_fresh_repository_creates_nothing() {
     let predicted = repo.predict("local");
     assert!(predicted.summary().changed >= 5);
     assert_eq!(predicted.summary().failed, 0, "{:#?}", predicted.steps());
-    assert!(!repo.join("work").exists(), "predict created the work folder");
+    assert!(
+        !repo.join("work").exists(),
+        "predict created the work folder"
+    );
 }
 
 #[test]
@@ -123,7 +140,10 @@ fn a_changed_child_makes_the_custom_parent_step_update() {
         .map(|(_, label, _)| label)
         .collect();
     assert_eq!(changed.len(), 2, "the file and the manifest: {changed:?}");
-    assert!(changed.iter().any(|l| l.contains("alpha.txt")), "{changed:?}");
+    assert!(
+        changed.iter().any(|l| l.contains("alpha.txt")),
+        "{changed:?}"
+    );
     assert_eq!(std::fs::read_to_string(&alpha).unwrap(), "alpha\n");
     assert_eq!(repo.deploy("local").summary().changed, 0);
 }

@@ -92,9 +92,7 @@ fn a_panic_is_reported_with_its_message() {
         run.summary()
     );
     assert!(
-        run.logs()
-            .iter()
-            .any(|l| l.contains("panics on purpose")),
+        run.logs().iter().any(|l| l.contains("panics on purpose")),
         "{:#?}",
         run.logs()
     );

@@ -41,7 +41,8 @@ fn an_override_of_the_wrong_type_names_file_line_attribute_and_type() {
         .deploy("local")
         .error();
     assert!(
-        error.contains("environment.cfg:5: attribute `port` of component `motd` must be an integer"),
+        error
+            .contains("environment.cfg:5: attribute `port` of component `motd` must be an integer"),
         "{error}"
     );
     assert!(error.contains("eighty"), "{error}");

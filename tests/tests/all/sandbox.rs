@@ -47,7 +47,10 @@ fn probe(op: &str, path: &str, expect: &str) -> serde_json::Value {
 
 fn passwd_stamp() -> (Vec<u8>, std::time::SystemTime) {
     let meta = std::fs::metadata("/etc/passwd").unwrap();
-    (std::fs::read("/etc/passwd").unwrap(), meta.modified().unwrap())
+    (
+        std::fs::read("/etc/passwd").unwrap(),
+        meta.modified().unwrap(),
+    )
 }
 
 #[test]
@@ -137,7 +140,10 @@ fn a_refused_call_fails_its_step_with_a_message_that_names_the_request_and_the_g
         }
         other => panic!("expected a failure, got {other:?}"),
     }
-    assert!(summary.failures[0].starts_with("localhost/probe: "), "{summary:?}");
+    assert!(
+        summary.failures[0].starts_with("localhost/probe: "),
+        "{summary:?}"
+    );
 }
 
 #[test]

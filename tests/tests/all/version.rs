@@ -64,5 +64,8 @@ fn a_core_module_is_not_a_component() {
         .load_bytes("core.wasm".as_ref(), b"\0asm\x01\0\0\0")
         .unwrap_err()
         .to_string();
-    assert!(error.contains("core WebAssembly module, not a component"), "{error}");
+    assert!(
+        error.contains("core WebAssembly module, not a component"),
+        "{error}"
+    );
 }
