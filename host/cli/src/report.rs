@@ -119,7 +119,9 @@ impl Style {
 struct Human {
     debug: bool,
     style: Style,
-    state: Mutex<()>,
+    /// The spinner shown on a terminal while components build; output
+    /// lines are written around it.
+    progress: Mutex<Option<indicatif::ProgressBar>>,
 }
 
 impl Human {
@@ -127,7 +129,30 @@ impl Human {
         Self {
             debug,
             style: Style::new(std::io::stdout().is_terminal()),
-            state: Mutex::new(()),
+            progress: Mutex::new(None),
+        }
+    }
+
+    /// Long work (building guests) shows a spinner with cargo's latest line
+    /// on a terminal; it disappears when the next kind of event arrives.
+    fn progress(&self, event: &Event, progress: &mut Option<indicatif::ProgressBar>) {
+        match event {
+            Event::Building { .. } if !self.debug && std::io::stderr().is_terminal() => {
+                let bar = indicatif::ProgressBar::new_spinner();
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                bar.set_message("starting cargo");
+                *progress = Some(bar);
+            }
+            Event::BuildOutput { line } => {
+                if let Some(bar) = progress {
+                    bar.set_message(line.trim().to_string());
+                }
+            }
+            _ => {
+                if let Some(bar) = progress.take() {
+                    bar.finish_and_clear();
+                }
+            }
         }
     }
 
@@ -264,11 +289,22 @@ fn indent(text: &str, by: usize) -> String {
 
 impl Reporter for Human {
     fn report(&self, event: &Event) {
+        // One event is written whole even when hosts run in parallel.
+        let mut progress = self
+            .progress
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let starts_work = matches!(event, Event::Building { .. });
+        if !starts_work {
+            self.progress(event, &mut progress);
+        }
         if let Some(text) = self.render(event) {
-            // One event is written whole even when hosts run in parallel.
-            let _guard = self.state.lock();
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+        if starts_work {
+            self.progress(event, &mut progress);
         }
     }
 }
