@@ -119,9 +119,16 @@ impl Style {
 struct Human {
     debug: bool,
     style: Style,
-    /// The spinner shown on a terminal while components build; output
-    /// lines are written around it.
-    progress: Mutex<Option<indicatif::ProgressBar>>,
+    state: Mutex<HumanState>,
+}
+
+#[derive(Default)]
+struct HumanState {
+    /// The spinner shown on a terminal while components build.
+    progress: Option<indicatif::ProgressBar>,
+    /// The component whose lines are being written, and whether its header
+    /// was printed: a component with nothing to say gets one line at the end.
+    header: Option<(String, bool)>,
 }
 
 impl Human {
@@ -129,7 +136,7 @@ impl Human {
         Self {
             debug,
             style: Style::new(std::io::stdout().is_terminal()),
-            progress: Mutex::new(None),
+            state: Mutex::new(HumanState::default()),
         }
     }
 
@@ -216,9 +223,16 @@ impl Human {
                 _ if self.debug => format!("    {}\n", s.dim(message)),
                 _ => return None,
             },
-            Event::ComponentStarted { host, component } => {
-                format!("  {}\n", s.bold(&format!("{host}/{component}")))
-            }
+            Event::ComponentFinished {
+                host,
+                component,
+                changed: 0,
+                failed: false,
+            } => format!(
+                "  {} {}\n",
+                s.bold(&format!("{host}/{component}")),
+                s.dim("up to date")
+            ),
             Event::ComponentFailed {
                 host,
                 component,
@@ -290,21 +304,38 @@ fn indent(text: &str, by: usize) -> String {
 impl Reporter for Human {
     fn report(&self, event: &Event) {
         // One event is written whole even when hosts run in parallel.
-        let mut progress = self
-            .progress
+        let mut state = self
+            .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let starts_work = matches!(event, Event::Building { .. });
         if !starts_work {
-            self.progress(event, &mut progress);
+            self.progress(event, &mut state.progress);
         }
-        if let Some(text) = self.render(event) {
+        let mut text = match event {
+            Event::ComponentStarted { host, component } => {
+                state.header = Some((format!("{host}/{component}"), false));
+                None
+            }
+            Event::ComponentFinished { .. } => {
+                let printed = state.header.take().is_some_and(|(_, printed)| printed);
+                if printed { None } else { self.render(event) }
+            }
+            _ => self.render(event),
+        };
+        if let (Some(body), Some((id, printed @ false))) = (&text, &mut state.header)
+            && matches!(event, Event::Step { .. } | Event::Log { .. })
+        {
+            text = Some(format!("  {}\n{body}", self.style.bold(id)));
+            *printed = true;
+        }
+        if let Some(text) = text {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
         }
         if starts_work {
-            self.progress(event, &mut progress);
+            self.progress(event, &mut state.progress);
         }
     }
 }

@@ -203,3 +203,22 @@ fn outside_a_repository_the_error_says_what_to_do() {
     assert_eq!(run.status.code(), Some(2));
     assert!(text(&run.stderr).contains("pass `--repo DIR`"));
 }
+
+#[test]
+fn berth_finds_the_repository_from_a_subfolder() {
+    let repo = examples();
+    let run = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["deploy", "local"])
+        .current_dir(repo.join("environments/local"))
+        .env("BERTH_CACHE_DIR", berth_tests::cache_dir())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let out = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{out}");
+    assert!(repo.workdir("motd").join("motd").exists());
+
+    let again = berth(&repo, &["deploy", "local"]);
+    let out = text(&again.stdout);
+    assert!(out.contains("  localhost/motd up to date\n"), "{out}");
+}

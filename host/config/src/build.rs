@@ -325,7 +325,7 @@ fn environment_section(
 
     env.target_directory = match (env.connect_method, target_directory) {
         (ConnectMethod::Local, None) => absolute(repo)?,
-        (ConnectMethod::Local, Some((dir, _))) => absolute(repo)?.join(dir),
+        (ConnectMethod::Local, Some((dir, _))) => normalize(&absolute(repo)?.join(dir)),
         (ConnectMethod::Ssh, Some((dir, _))) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
         (ConnectMethod::Ssh, Some((dir, entry))) => {
             return Err(invalid_value(
@@ -352,13 +352,35 @@ fn environment_section(
     Ok(())
 }
 
+/// `path` made absolute with `.` and `..` resolved, so that workdirs built
+/// from it never contain `..` (the sandbox refuses such roots). The
+/// repository exists, so its symlinks are resolved too.
 fn absolute(path: &Path) -> Result<PathBuf, ConfigError> {
-    std::path::absolute(path).map_err(|e| {
-        ConfigError::new(format!(
-            "cannot make `{}` an absolute path: {e}",
-            path.display()
-        ))
-    })
+    let absolute = std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .map_err(|e| {
+            ConfigError::new(format!(
+                "cannot make `{}` an absolute path: {e}",
+                path.display()
+            ))
+        })?;
+    Ok(normalize(&absolute))
+}
+
+/// Resolves `.` and `..` lexically.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 /// A host while its sections are being read.
@@ -771,6 +793,22 @@ mod tests {
         );
         let repo = Repo::new("[environment]\nconnect_method = local\ntarget_directory = /abs\n");
         assert_eq!(repo.load().target_directory, Path::new("/abs"));
+    }
+
+    #[test]
+    fn target_directory_never_contains_dot_dot() {
+        // A repository named through `..` (berth run from a subfolder) and a
+        // target directory that climbs out of it.
+        let repo = Repo::new("[environment]\ntarget_directory = ../out\n");
+        let via = repo.dir.path().join("environments").join("..");
+        let env = crate::load(&via, "test").unwrap();
+        assert_eq!(
+            env.target_directory,
+            repo.dir.path().parent().unwrap().join("out")
+        );
+        let repo = Repo::new("[environment]\n");
+        let env = crate::load(&repo.dir.path().join("environments/.."), "test").unwrap();
+        assert_eq!(env.target_directory, repo.dir.path());
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub struct Repository {
 impl Repository {
     /// Opens the repository at `root`; it must have an `environments/` folder.
     pub fn open(root: &Path) -> Result<Self, EngineError> {
-        let root = std::path::absolute(root).map_err(|e| EngineError::Io {
+        let root = std::fs::canonicalize(root).map_err(|e| EngineError::Io {
             path: root.to_path_buf(),
             message: e.to_string(),
         })?;
