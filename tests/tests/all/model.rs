@@ -82,3 +82,16 @@ fn configure_is_pure_and_require_sees_what_was_provided_in_an_earlier_round() {
         serde_json::json!([{"host": "localhost", "component": "calls", "value": {"from": "localhost", "answer": 42}}])
     );
 }
+
+#[test]
+fn an_ssh_environment_is_refused_rather_than_deployed_here() {
+    let error = repo(
+        "[environment]\nconnect_method = ssh\ntarget_directory = /srv/x\n\n[hosts]\nweb = hello\n",
+    )
+    .deploy("local")
+    .error();
+    assert!(
+        error.contains("`connect_method = ssh` is not supported"),
+        "{error}"
+    );
+}
