@@ -6,5 +6,6 @@
 mod examples;
 mod limits;
 mod model;
+mod readme;
 mod sandbox;
 mod version;
