@@ -2,9 +2,9 @@
 //!
 //! The constants are the absolute paths of real components that `build.rs`
 //! built from source: the test guests of `tests/guests/` (`PROBE`, `SPIN`,
-//! `HOG`, `CALLS`) and the example components of `components/` (`HELLO`,
-//! `MOTD`, `CHECKSUMS`). Each must be used by some test under `tests/tests/`,
-//! or the build fails.
+//! `HOG`, `CALLS`, `WASI_ENV`) and the example components of `components/`
+//! (`HELLO`, `MOTD`, `CHECKSUMS`). Each must be used by some test under
+//! `tests/tests/`, or the build fails.
 //!
 //! [`TestRepo`] makes a throw-away deployment repository in a temporary
 //! folder, with prebuilt components and environment files, and deploys it

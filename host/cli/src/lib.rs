@@ -15,6 +15,15 @@ use std::process::ExitCode;
 /// Runs the command line and returns the process exit status.
 pub fn run() -> ExitCode {
     let args = cli::Cli::parse();
+    // berth's own diagnostics (not deployment output) go to stderr; set
+    // `BERTH_LOG=debug` (any tracing filter) to see more.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
     match commands::dispatch(args) {
         Ok(code) => code,
         Err(error) => {

@@ -9,3 +9,4 @@ mod model;
 mod readme;
 mod sandbox;
 mod version;
+mod wasi;

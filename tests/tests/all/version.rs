@@ -69,3 +69,52 @@ fn a_core_module_is_not_a_component() {
         "{error}"
     );
 }
+
+#[test]
+fn a_second_load_takes_the_compiled_code_from_the_cache() {
+    use berth_runtime::CacheOutcome;
+    let cache = tempfile::tempdir().unwrap();
+    let options = RuntimeOptions {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..RuntimeOptions::default()
+    };
+    let first = Runtime::new(options.clone())
+        .unwrap()
+        .load(HELLO.as_ref())
+        .unwrap();
+    assert_eq!(first.cache, CacheOutcome::Compiled);
+
+    let entries: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let name = entries[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(name.starts_with(&first.sha256), "{name}");
+    assert!(name.ends_with(".cwasm"), "{name}");
+
+    // A new runtime (a new berth process) compiles nothing.
+    let second = Runtime::new(options.clone())
+        .unwrap()
+        .load(HELLO.as_ref())
+        .unwrap();
+    assert_eq!(second.cache, CacheOutcome::Hit);
+    assert_eq!(second.description.name, "hello");
+
+    // A damaged entry is not trusted: it is compiled again and replaced.
+    // (Replaced by rename: `first` and `second` still map the old file.)
+    let damaged = cache.path().join("damaged");
+    std::fs::write(&damaged, b"not compiled code").unwrap();
+    std::fs::rename(&damaged, &entries[0]).unwrap();
+    let third = Runtime::new(options.clone())
+        .unwrap()
+        .load(HELLO.as_ref())
+        .unwrap();
+    assert_eq!(third.cache, CacheOutcome::Compiled);
+    let fourth = Runtime::new(options).unwrap().load(HELLO.as_ref()).unwrap();
+    assert_eq!(fourth.cache, CacheOutcome::Hit);
+}
