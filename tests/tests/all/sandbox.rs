@@ -6,13 +6,15 @@ use berth_engine::event::Outcome;
 use berth_tests::{PROBE, TestRepo, snapshot};
 use std::path::{Path, PathBuf};
 
-/// A folder outside every grant, with a file in it. Kept under `target/`,
-/// not `/tmp`, because one test grants `/tmp`.
+/// A folder outside every grant, with a file in it. Not under `/tmp`
+/// (`probe-granted` is granted `/tmp`) nor under the repository, which may
+/// itself live in `/tmp`.
 fn outside() -> tempfile::TempDir {
-    let base = Path::new(berth_tests::REPO).join("target").join("outside");
-    std::fs::create_dir_all(&base).unwrap();
-    let base = base.canonicalize().unwrap();
-    let dir = tempfile::tempdir_in(base).unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("berth-outside-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    assert!(!dir.path().starts_with("/tmp"));
     std::fs::write(dir.path().join("secret.txt"), "secret\n").unwrap();
     dir
 }
