@@ -44,6 +44,9 @@ pub enum Command {
         /// Do not build source components that are missing or stale.
         #[arg(long)]
         no_build: bool,
+        /// Deploy up to N hosts at once (default: `jobs` in [environment], else 4).
+        #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
     },
     /// Build every component in `components/` from source into `.berth/build/`.
     Build {

@@ -15,65 +15,152 @@ pub struct WalkOptions {
     pub predict: bool,
     /// Deadline of one program run.
     pub timeout: Duration,
+    /// How many roots may deploy at once (on different hosts).
+    pub jobs: usize,
 }
 
-/// Deploys every root of the plan in order, skipping the dependents of a
-/// failed root, and counts every outcome in `summary`.
+/// Where a root stands in the schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Status {
+    Waiting,
+    Running,
+    Succeeded,
+    /// Failed or skipped; the `host/component` to blame for dependents.
+    Broken(String),
+}
+
+/// Deploys every root of the plan. A root starts as soon as every root it
+/// depends on succeeded and its host is free, up to `jobs` at once; roots of
+/// one host deploy one after another, in plan order. The dependents of a
+/// failed root are skipped; independent roots go on. Every outcome is
+/// counted in `summary`.
 pub fn run(plan: &mut Plan, options: WalkOptions, reporter: &dyn Reporter, summary: &mut Summary) {
-    let mut broken: Vec<Option<String>> = vec![None; plan.roots.len()];
-    for i in 0..plan.roots.len() {
-        let id = plan.roots[i].root.id();
-        let (host, component) = (
-            plan.roots[i].root.host.name.clone(),
-            plan.roots[i].root.component.clone(),
-        );
-        if let Some(dep) = plan.after[i].iter().find_map(|&d| broken[d].clone()) {
-            reporter.report(&Event::ComponentSkipped {
-                host,
-                component,
-                because: dep.clone(),
-            });
-            summary.skipped += 1;
-            broken[i] = Some(dep);
-            continue;
+    let mut slots: Vec<Option<Configured>> = plan.roots.drain(..).map(Some).collect();
+    let after = &plan.after;
+    let hosts: Vec<String> = slots
+        .iter()
+        .map(|c| {
+            c.as_ref()
+                .map(|c| c.root.host.name.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    let mut status = vec![Status::Waiting; slots.len()];
+    let jobs = options.jobs.max(1);
+
+    std::thread::scope(|scope| {
+        let (done, finished) = std::sync::mpsc::channel::<(usize, Configured, Summary)>();
+        let mut running = 0;
+        loop {
+            for i in 0..slots.len() {
+                if status[i] != Status::Waiting {
+                    continue;
+                }
+                // Roots of one host keep their plan order.
+                let earlier_on_host_pending = (0..i).any(|j| {
+                    hosts[j] == hosts[i] && matches!(status[j], Status::Waiting | Status::Running)
+                });
+                if let Some(blame) = after[i].iter().find_map(|&d| match &status[d] {
+                    Status::Broken(who) => Some(who.clone()),
+                    _ => None,
+                }) {
+                    if earlier_on_host_pending {
+                        continue;
+                    }
+                    let Some(c) = slots[i].take() else { continue };
+                    reporter.report(&Event::ComponentSkipped {
+                        host: c.root.host.name.clone(),
+                        component: c.root.component.clone(),
+                        because: blame.clone(),
+                    });
+                    summary.skipped += 1;
+                    status[i] = Status::Broken(blame);
+                    continue;
+                }
+                let ready = after[i].iter().all(|&d| status[d] == Status::Succeeded);
+                let host_busy = (0..slots.len())
+                    .any(|j| j != i && hosts[j] == hosts[i] && status[j] == Status::Running);
+                if !ready || host_busy || earlier_on_host_pending || running >= jobs {
+                    continue;
+                }
+                let Some(mut c) = slots[i].take() else {
+                    continue;
+                };
+                status[i] = Status::Running;
+                running += 1;
+                let done = done.clone();
+                scope.spawn(move || {
+                    let mut local = Summary::default();
+                    deploy_root(&mut c, options, reporter, &mut local);
+                    // The receiver lives until every worker is joined.
+                    let _ = done.send((i, c, local));
+                });
+            }
+            if running == 0 {
+                break;
+            }
+            let Ok((i, c, local)) = finished.recv() else {
+                break;
+            };
+            running -= 1;
+            status[i] = if local.failed == 0 {
+                Status::Succeeded
+            } else {
+                Status::Broken(c.root.id())
+            };
+            summary.changed += local.changed;
+            summary.unchanged += local.unchanged;
+            summary.failed += local.failed;
+            summary.failures.extend(local.failures);
+            slots[i] = Some(c);
         }
-        if let Some(error) = plan.roots[i].failed.clone() {
-            reporter.report(&Event::ComponentFailed {
-                host,
-                component,
-                error: error.clone(),
-            });
-            summary.failed += 1;
-            summary.failures.push(format!("{id}: {error}"));
-            broken[i] = Some(id);
-            continue;
-        }
-        reporter.report(&Event::ComponentStarted {
-            host: host.clone(),
-            component: component.clone(),
-        });
-        let mut walk = Walk {
-            options,
-            reporter,
-            summary,
-            host: &host,
-            component: &component,
-            changed: 0,
-        };
-        let result = walk.root(&mut plan.roots[i]);
-        let changed = walk.changed;
-        if let Err(error) = &result {
-            summary.failed += 1;
-            summary.failures.push(format!("{id}: {error}"));
-            broken[i] = Some(id);
-        }
-        reporter.report(&Event::ComponentFinished {
+    });
+    plan.roots = slots.into_iter().flatten().collect();
+}
+
+/// Deploys one root: reports its start, walks its steps, reports its end.
+fn deploy_root(
+    c: &mut Configured,
+    options: WalkOptions,
+    reporter: &dyn Reporter,
+    summary: &mut Summary,
+) {
+    let id = c.root.id();
+    let (host, component) = (c.root.host.name.clone(), c.root.component.clone());
+    if let Some(error) = c.failed.clone() {
+        reporter.report(&Event::ComponentFailed {
             host,
             component,
-            changed,
-            failed: result.is_err(),
+            error: error.clone(),
         });
+        summary.failed += 1;
+        summary.failures.push(format!("{id}: {error}"));
+        return;
     }
+    reporter.report(&Event::ComponentStarted {
+        host: host.clone(),
+        component: component.clone(),
+    });
+    let mut walk = Walk {
+        options,
+        reporter,
+        summary,
+        host: &host,
+        component: &component,
+        changed: 0,
+    };
+    let result = walk.root(c);
+    let changed = walk.changed;
+    if let Err(error) = &result {
+        summary.failed += 1;
+        summary.failures.push(format!("{id}: {error}"));
+    }
+    reporter.report(&Event::ComponentFinished {
+        host,
+        component,
+        changed,
+        failed: result.is_err(),
+    });
 }
 
 struct Walk<'a> {

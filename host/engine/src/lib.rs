@@ -44,6 +44,9 @@ pub struct DeployOptions {
     pub predict: bool,
     /// Build source components that are missing or stale first.
     pub build: bool,
+    /// How many roots may deploy at once (on different hosts); `None` takes
+    /// `jobs` from the environment, else 4.
+    pub jobs: Option<usize>,
     /// Settings of the WebAssembly runtime.
     pub runtime: RuntimeOptions,
 }
@@ -56,6 +59,7 @@ impl DeployOptions {
             environment: environment.to_string(),
             predict: false,
             build: true,
+            jobs: None,
             runtime: RuntimeOptions::default(),
         }
     }
@@ -224,6 +228,7 @@ pub fn deploy(
         deploy::WalkOptions {
             predict: options.predict,
             timeout: loaded.environment.timeout,
+            jobs: options.jobs.or(loaded.environment.jobs).unwrap_or(4),
         },
         reporter.as_ref(),
         &mut summary,

@@ -8,5 +8,6 @@ mod limits;
 mod model;
 mod readme;
 mod sandbox;
+mod schedule;
 mod version;
 mod wasi;

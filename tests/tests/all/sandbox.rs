@@ -168,7 +168,7 @@ fn granted_programs_run_confined_to_the_grants() {
     repo.env(
         "local",
         &format!(
-            "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = probe-granted\n\n[component:probe-granted]\nprobes =\n{}\n\n[grants:probe-granted]\npaths = /tmp rw\ncommands = cat true false\n",
+            "[environment]\nconnect_method = local\n\n[hosts]\nlocalhost = probe-granted\n\n[component:probe-granted]\nprobes =\n{}\n\n[grants:probe-granted]\npaths = /tmp rw\ncommands = cat true false sleep\n",
             indented.join("\n")
         ),
     );

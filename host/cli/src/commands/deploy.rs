@@ -6,22 +6,25 @@ use berth_engine::DeployOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub fn run(
-    repo: PathBuf,
-    environment: &str,
-    predict: bool,
-    format: Format,
-    debug: bool,
-    build: bool,
-) -> anyhow::Result<ExitCode> {
+/// The deploy flags, as parsed.
+pub struct Flags {
+    pub predict: bool,
+    pub format: Format,
+    pub debug: bool,
+    pub build: bool,
+    pub jobs: Option<usize>,
+}
+
+pub fn run(repo: PathBuf, environment: &str, flags: Flags) -> anyhow::Result<ExitCode> {
     let mut options = DeployOptions::new(repo, environment);
-    options.predict = predict;
-    options.build = build;
-    let reporter = report::reporter(format, debug);
+    options.predict = flags.predict;
+    options.build = flags.build;
+    options.jobs = flags.jobs;
+    let reporter = report::reporter(flags.format, flags.debug);
     match berth_engine::deploy(&options, reporter.clone()) {
         Ok(summary) if summary.success() => Ok(ExitCode::SUCCESS),
         Ok(_) => Ok(ExitCode::from(1)),
-        Err(error) if format == Format::Json => {
+        Err(error) if flags.format == Format::Json => {
             report::json_error(&anyhow::Error::new(error));
             Ok(ExitCode::from(2))
         }

@@ -41,7 +41,7 @@
 //! the program's stdout, or the host's message).
 //!
 //! Two roots: `probe` needs nothing beyond the default grant;
-//! `probe-granted` declares the programs `cat`, `true` and `false` and the
+//! `probe-granted` declares the programs `cat`, `true`, `false` and `sleep` and the
 //! path `/tmp` read-write, for tests of granted calls.
 
 use berth_sdk::process::Command;
@@ -306,7 +306,7 @@ struct GrantedProbes;
 
 impl Component for GrantedProbes {
     const NAME: &'static str = "probe-granted";
-    const DOC: &'static str = "Test guest: like `probe`, declaring the programs `cat`, `true` \
+    const DOC: &'static str = "Test guest: like `probe`, declaring the programs `cat`, `true`, `sleep` \
          and `false` and the path `/tmp` read-write.";
 
     fn attributes() -> Vec<Attribute> {
@@ -319,6 +319,7 @@ impl Component for GrantedProbes {
             .command("cat")
             .command("true")
             .command("false")
+            .command("sleep")
     }
 
     fn configure(cx: &mut Configure) -> Result<()> {
