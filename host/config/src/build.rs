@@ -1,6 +1,7 @@
 //! From a substituted [`Document`] to the validated [`Environment`].
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
@@ -9,14 +10,14 @@ use crate::error::{ConfigError, Origin, did_you_mean_hint};
 use crate::ini::{Document, Entry, Section};
 use crate::model::{
     Access, CommandGrant, ComponentSection, ConnectMethod, Environment, Grants, Host,
-    HostComponent, PathGrant, RawValue,
+    HostComponent, IpRequirement, PathGrant, RawValue,
 };
 use crate::suggest::did_you_mean;
 
 /// The default of `timeout`, in seconds.
 pub(crate) const DEFAULT_TIMEOUT_SECS: u64 = 60;
 
-const ENVIRONMENT_KEYS: [&str; 7] = [
+const ENVIRONMENT_KEYS: [&str; 10] = [
     "connect_method",
     "host_domain",
     "service_user",
@@ -24,9 +25,10 @@ const ENVIRONMENT_KEYS: [&str; 7] = [
     "timeout",
     "jobs",
     "target_directory",
+    "require_v4",
+    "require_v6",
+    "extends",
 ];
-/// Keys of the full environment format that this version does not read yet.
-const ENVIRONMENT_KEYS_LATER: [&str; 3] = ["extends", "require_v4", "require_v6"];
 const HOST_KEYS: [&str; 4] = ["components", "platform", "service_user", "ignore"];
 const GRANTS_KEYS: [&str; 2] = ["paths", "commands"];
 const SECTION_PREFIXES: [&str; 3] = ["host", "component", "grants"];
@@ -36,6 +38,7 @@ const SECTION_PREFIXES: [&str; 3] = ["host", "component", "grants"];
 pub(crate) enum SectionKind<'a> {
     Environment,
     Hosts,
+    Resolver,
     Host(&'a str),
     Component(&'a str),
     Grants(&'a str),
@@ -47,6 +50,7 @@ pub(crate) fn classify(section: &Section) -> Result<SectionKind<'_>, ConfigError
     match name {
         "environment" => return Ok(SectionKind::Environment),
         "hosts" => return Ok(SectionKind::Hosts),
+        "resolver" => return Ok(SectionKind::Resolver),
         _ => {}
     }
     if let Some((prefix, rest)) = name.split_once(':') {
@@ -71,9 +75,6 @@ pub(crate) fn classify(section: &Section) -> Result<SectionKind<'_>, ConfigError
 
 fn unknown_section(section: &Section) -> ConfigError {
     let name = section.name.as_str();
-    if name == "resolver" {
-        return ConfigError::at(&section.origin, "section `[resolver]` is not supported yet");
-    }
     let err = ConfigError::at(&section.origin, format!("unknown section `[{name}]`"));
     let suggestion = match name.split_once(':') {
         Some((prefix, rest)) => did_you_mean(prefix, SECTION_PREFIXES)
@@ -84,15 +85,22 @@ fn unknown_section(section: &Section) -> ConfigError {
         }
         None => did_you_mean(
             name,
-            ["environment", "hosts", "host", "component", "grants"],
+            [
+                "environment",
+                "hosts",
+                "host",
+                "component",
+                "grants",
+                "resolver",
+            ],
         )
         .map(|s| match s {
-            "environment" | "hosts" => format!("[{s}]"),
+            "environment" | "hosts" | "resolver" => format!("[{s}]"),
             _ => format!("[{s}:NAME]"),
         }),
     };
     err.with_hint(did_you_mean_hint(suggestion.as_deref()).unwrap_or_else(|| {
-        "known sections are [environment], [hosts], [host:NAME], [component:NAME] and [grants:NAME]"
+        "known sections are [environment], [hosts], [host:NAME], [component:NAME], [grants:NAME] and [resolver]"
             .to_owned()
     }))
 }
@@ -195,11 +203,13 @@ pub(crate) fn build(
     repo: &Path,
     name: &str,
     file: PathBuf,
+    files: Vec<PathBuf>,
     doc: &Document,
 ) -> Result<Environment, ConfigError> {
     let mut env = Environment {
         name: name.to_owned(),
         file,
+        files,
         connect_method: ConnectMethod::Local,
         host_domain: None,
         service_user: None,
@@ -210,6 +220,9 @@ pub(crate) fn build(
         hosts: Vec::new(),
         components: BTreeMap::new(),
         grants: BTreeMap::new(),
+        resolver: BTreeMap::new(),
+        require_v4: IpRequirement::Required,
+        require_v6: IpRequirement::Optional,
     };
     let sections = doc
         .sections
@@ -227,6 +240,7 @@ pub(crate) fn build(
     for (kind, section) in &sections {
         match *kind {
             SectionKind::Environment => {}
+            SectionKind::Resolver => env.resolver = resolver_section(section)?,
             SectionKind::Hosts => {
                 for entry in &section.entries {
                     hosts.hosts_entry(entry)?;
@@ -313,12 +327,23 @@ fn environment_section(
                 }
                 target_directory = Some((value, entry));
             }
-            key if ENVIRONMENT_KEYS_LATER.contains(&key) => {
-                return Err(ConfigError::at(
-                    &entry.origin,
-                    format!("`{key}` in [environment] is not supported yet"),
-                ));
+            key @ ("require_v4" | "require_v6") => {
+                let value = single_line(entry, NAME)?;
+                let requirement = value.parse::<IpRequirement>().map_err(|_| {
+                    invalid_value(entry, NAME, &value, "`true`, `false` or `optional`")
+                        .with_hint_opt(did_you_mean_hint(did_you_mean(
+                            &value,
+                            IpRequirement::ALL.map(IpRequirement::as_str),
+                        )))
+                })?;
+                if key == "require_v4" {
+                    env.require_v4 = requirement;
+                } else {
+                    env.require_v6 = requirement;
+                }
             }
+            // Read (and removed) before substitution, by `extends.rs`.
+            "extends" => {}
             _ => return Err(unknown_key(entry, NAME, &ENVIRONMENT_KEYS)),
         }
     }
@@ -565,6 +590,50 @@ impl HostDraft {
         self.listed.insert(key, origin);
         Ok(())
     }
+}
+
+/// `[resolver]`: `name = address, …` (comma and/or newline separated).
+fn resolver_section(section: &Section) -> Result<BTreeMap<String, Vec<IpAddr>>, ConfigError> {
+    let mut resolver = BTreeMap::new();
+    for entry in &section.entries {
+        check_name("host", &entry.key, &entry.origin)?;
+        let mut addresses: Vec<IpAddr> = Vec::new();
+        for (item, origin) in list_items(entry) {
+            let address: IpAddr = item.parse().map_err(|_| {
+                let err = ConfigError::at(
+                    &origin,
+                    format!(
+                        "invalid address `{item}` for `{}` in [resolver]: expected an IPv4 or IPv6 address",
+                        entry.key
+                    ),
+                );
+                if item.parse::<std::net::SocketAddr>().is_ok() {
+                    err.with_hint("[resolver] maps names to IP addresses; leave out the port")
+                } else {
+                    err
+                }
+            })?;
+            if addresses.contains(&address) {
+                return Err(ConfigError::at(
+                    &origin,
+                    format!(
+                        "address `{address}` is listed twice for `{}` in [resolver]",
+                        entry.key
+                    ),
+                ));
+            }
+            addresses.push(address);
+        }
+        if addresses.is_empty() {
+            return Err(ConfigError::at(
+                &entry.origin,
+                format!("`{}` in [resolver] has no addresses", entry.key),
+            )
+            .with_hint("write `name = 192.0.2.1, 2001:db8::1` (IPv4 and/or IPv6)"));
+        }
+        resolver.insert(entry.key.clone(), addresses);
+    }
+    Ok(resolver)
 }
 
 fn grants_section(section: &Section) -> Result<Grants, ConfigError> {
@@ -835,9 +904,54 @@ mod tests {
         let err = load_err("[environment]\nfoo = 1\n");
         assert!(err.starts_with("F:2: unknown key `foo` in [environment]\n  hint: [environment] knows `connect_method`, "), "{err}");
         assert_eq!(
-            load_err("[environment]\nextends = base\n"),
-            "F:2: `extends` in [environment] is not supported yet"
+            load_err("[environment]\nextend = base\n"),
+            "F:2: unknown key `extend` in [environment]\n  hint: did you mean `extends`?"
         );
+    }
+
+    #[test]
+    fn ip_requirements() {
+        let env = load_ok("");
+        assert_eq!(env.require_v4, IpRequirement::Required);
+        assert_eq!(env.require_v6, IpRequirement::Optional);
+        let env = load_ok("[environment]\nrequire_v4 = optional\nrequire_v6 = true\n");
+        assert_eq!(env.require_v4, IpRequirement::Optional);
+        assert_eq!(env.require_v6, IpRequirement::Required);
+        let env = load_ok("[environment]\nrequire_v4 = no\nrequire_v6 = Optional\n");
+        assert_eq!(env.require_v4, IpRequirement::Forbidden);
+        assert_eq!(env.require_v6, IpRequirement::Optional);
+        assert_eq!(
+            load_err("[environment]\nrequire_v6 = optinal\n"),
+            "F:2: invalid value `optinal` for `require_v6` in [environment]: expected `true`, `false` or `optional`\n  hint: did you mean `optional`?"
+        );
+        for value in IpRequirement::ALL {
+            assert_eq!(value.as_str().parse::<IpRequirement>(), Ok(value));
+        }
+    }
+
+    #[test]
+    fn resolver_addresses() {
+        let env = load_ok(
+            "[resolver]\nwww.example.com =\n    3.2.1.4\n    ::2\ndb = 10.0.0.1, 10.0.0.2\n",
+        );
+        assert_eq!(
+            env.resolver["www.example.com"],
+            vec![
+                "3.2.1.4".parse::<IpAddr>().unwrap(),
+                "::2".parse::<IpAddr>().unwrap()
+            ]
+        );
+        assert_eq!(env.resolver["db"].len(), 2);
+        assert_eq!(
+            load_err("[resolver]\nwww =\n  1.2.3.4\n  1.2.3.400\n"),
+            "F:4: invalid address `1.2.3.400` for `www` in [resolver]: expected an IPv4 or IPv6 address"
+        );
+        assert!(load_err("[resolver]\nwww = 1.2.3.4:80\n").contains("leave out the port"));
+        assert!(
+            load_err("[resolver]\nwww =\n")
+                .starts_with("F:2: `www` in [resolver] has no addresses")
+        );
+        assert!(load_err("[resolver]\nwww = ::1, ::1\n").contains("listed twice"));
     }
 
     #[test]
@@ -1171,10 +1285,13 @@ mod tests {
                 "[component]\n",
                 "unknown section `[component]`\n  hint: did you mean `[component:NAME]`?",
             ),
-            ("[resolver]\n", "section `[resolver]` is not supported yet"),
+            (
+                "[reslover]\n",
+                "unknown section `[reslover]`\n  hint: did you mean `[resolver]`?",
+            ),
             (
                 "[whatever]\n",
-                "unknown section `[whatever]`\n  hint: known sections are [environment], [hosts], [host:NAME], [component:NAME] and [grants:NAME]",
+                "unknown section `[whatever]`\n  hint: known sections are [environment], [hosts], [host:NAME], [component:NAME], [grants:NAME] and [resolver]",
             ),
         ];
         for (text, expected) in cases {

@@ -21,16 +21,20 @@ pub enum AttrType {
     List,
     /// A JSON object, or `key = value` lines.
     Map,
+    /// `host:port` or `[IPv6]:port`, converted to `{"host": …, "port": …}`
+    /// (the connect form; the engine resolves it).
+    Address,
 }
 
 impl AttrType {
     /// Every type, in the order the documentation lists them.
-    pub const ALL: [AttrType; 5] = [
+    pub const ALL: [AttrType; 6] = [
         AttrType::String,
         AttrType::Int,
         AttrType::Bool,
         AttrType::List,
         AttrType::Map,
+        AttrType::Address,
     ];
 
     /// The name used in WIT descriptions and error messages.
@@ -41,6 +45,7 @@ impl AttrType {
             AttrType::Bool => "bool",
             AttrType::List => "list",
             AttrType::Map => "map",
+            AttrType::Address => "address",
         }
     }
 
@@ -52,6 +57,7 @@ impl AttrType {
             AttrType::Bool => "a boolean (true/false, yes/no, on/off, 1/0)",
             AttrType::List => "a list (comma or newline separated, or a JSON array)",
             AttrType::Map => "a map (`key = value` lines, or a JSON object)",
+            AttrType::Address => "an address (`host:port`, or `[IPv6]:port`)",
         }
     }
 }
@@ -65,14 +71,14 @@ impl fmt::Display for AttrType {
 impl FromStr for AttrType {
     type Err = String;
 
-    /// Parses `string`, `int`, `bool`, `list` or `map`.
+    /// Parses `string`, `int`, `bool`, `list`, `map` or `address`.
     fn from_str(s: &str) -> Result<Self, String> {
         AttrType::ALL
             .into_iter()
             .find(|ty| ty.as_str() == s)
             .ok_or_else(|| {
                 let mut message = format!(
-                    "unknown attribute type `{s}`; expected one of `string`, `int`, `bool`, `list`, `map`"
+                    "unknown attribute type `{s}`; expected one of `string`, `int`, `bool`, `list`, `map`, `address`"
                 );
                 if let Some(close) = crate::did_you_mean(s, AttrType::ALL.map(AttrType::as_str)) {
                     message.push_str(&format!(" (did you mean `{close}`?)"));
@@ -105,6 +111,9 @@ pub fn parse_bool(raw: &str) -> Option<bool> {
 /// - `map`: a JSON object if the text starts with `{`; otherwise one
 ///   `key = value` per line (both trimmed, values as strings; blank lines
 ///   are skipped; a repeated key is an error)
+/// - `address`: `host:port` or `[IPv6]:port` (surrounding whitespace
+///   ignored; the port from 1 to 65535) as `{"host": "…", "port": N}`; the
+///   host of `[::1]:80` is `::1`. A bare IPv6 address needs the brackets.
 ///
 /// The error says what was expected and what was found, e.g.
 /// "expected an integer, got `eighty`"; the caller adds file, line,
@@ -141,6 +150,12 @@ pub fn convert(raw: &str, ty: AttrType) -> Result<Value, String> {
                 ))
             }
         }
+        AttrType::Address => parse_address(raw).map(|(host, port)| {
+            let mut map = Map::new();
+            map.insert("host".to_owned(), Value::String(host));
+            map.insert("port".to_owned(), Value::from(port));
+            Value::Object(map)
+        }),
         AttrType::Map => {
             let text = raw.trim();
             if text.starts_with('{') {
@@ -176,6 +191,60 @@ pub fn convert(raw: &str, ty: AttrType) -> Result<Value, String> {
             }
         }
     }
+}
+
+/// `host:port` or `[IPv6]:port` as host (without brackets) and port.
+fn parse_address(raw: &str) -> Result<(String, u16), String> {
+    let ty = AttrType::Address;
+    let text = raw.trim();
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let Some((host, after)) = rest.split_once(']') else {
+            return Err(format!(
+                "expected {}, got `{raw}` without the closing `]`",
+                ty.expected()
+            ));
+        };
+        if host.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!(
+                "expected {}, got `{raw}`: `{host}` in brackets is not an IPv6 address",
+                ty.expected()
+            ));
+        }
+        let Some(port) = after.strip_prefix(':') else {
+            return Err(format!(
+                "expected {}, got `{raw}` without a port",
+                ty.expected()
+            ));
+        };
+        (host, port)
+    } else {
+        let Some((host, port)) = text.rsplit_once(':') else {
+            return Err(format!(
+                "expected {}, got `{raw}` without a port",
+                ty.expected()
+            ));
+        };
+        if host.contains(':') {
+            return Err(format!(
+                "expected {}, got `{raw}`: write an IPv6 address in brackets, as `[{host}]:{port}`",
+                ty.expected()
+            ));
+        }
+        (host, port)
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(format!(
+            "expected {}, got `{raw}` without a valid host",
+            ty.expected()
+        ));
+    }
+    let port = port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+        format!(
+            "expected {}, got `{raw}`: the port `{port}` is not a number from 1 to 65535",
+            ty.expected()
+        )
+    })?;
+    Ok((host.to_owned(), port))
 }
 
 /// Items separated by commas and/or newlines, trimmed, empties dropped.
@@ -247,6 +316,44 @@ mod tests {
         );
         let err = convert("[1,", AttrType::List).unwrap_err();
         assert!(err.contains("invalid JSON"), "{err}");
+    }
+
+    #[test]
+    fn address_connect_form() {
+        let ty = AttrType::Address;
+        assert_eq!(
+            convert(" db.example.com:5432 ", ty).unwrap(),
+            json!({"host": "db.example.com", "port": 5432})
+        );
+        assert_eq!(
+            convert("10.0.0.1:80", ty).unwrap(),
+            json!({"host": "10.0.0.1", "port": 80})
+        );
+        assert_eq!(
+            convert("[::1]:8080", ty).unwrap(),
+            json!({"host": "::1", "port": 8080})
+        );
+        assert_eq!("address".parse::<AttrType>(), Ok(ty));
+        assert_eq!(ty.to_string(), "address");
+        let err = |raw: &str| convert(raw, ty).unwrap_err();
+        assert_eq!(
+            err("db"),
+            "expected an address (`host:port`, or `[IPv6]:port`), got `db` without a port"
+        );
+        assert!(
+            err("db:").contains("the port `` is not a number"),
+            "{}",
+            err("db:")
+        );
+        assert!(err("db:http").contains("the port `http`"));
+        assert!(err("db:0").contains("from 1 to 65535"));
+        assert!(err("db:70000").contains("from 1 to 65535"));
+        assert!(err(":80").contains("without a valid host"));
+        assert!(err("::1:80").contains("as `[::1]:80`"), "{}", err("::1:80"));
+        assert!(err("[::1]").contains("without a port"));
+        assert!(err("[::1:80").contains("closing `]`"));
+        assert!(err("[db]:80").contains("is not an IPv6 address"));
+        assert!(err("[::1]80").contains("without a port"));
     }
 
     #[test]

@@ -62,7 +62,10 @@
 //!   `host_domain`, `service_user`, `platform`, `timeout` (positive seconds,
 //!   fractions allowed, default 60: the deadline of one guest call), `jobs`
 //!   (positive integer), `target_directory` (default and base of a relative
-//!   path: the repository root, for `local`; required and absolute for `ssh`).
+//!   path: the repository root, for `local`; required and absolute for `ssh`),
+//!   `require_v4` and `require_v6` (`true`, `false` or `optional`, see
+//!   [`IpRequirement`]; by default IPv4 is required and IPv6 optional) and
+//!   `extends` (below).
 //! - `[hosts]`: `host = comp1, comp2` (comma and/or newline separated).
 //!   `!host` ignores the host, `!comp` ignores the component on that host,
 //!   `comp:feature` turns on a feature (repeat the component for more).
@@ -73,6 +76,23 @@
 //! - `[grants:NAME]`: `paths` (`ABSOLUTE_PATH ro|rw`, one per line or comma
 //!   separated) and `commands` (program names or absolute paths, separated by
 //!   whitespace or commas) for root component `NAME`.
+//! - `[resolver]`: `hostname = address, …` (comma and/or newline separated
+//!   IPv4 and IPv6 addresses) that override DNS for address values
+//!   ([`Environment::resolver`]).
+//!
+//! # `extends`
+//!
+//! `extends = base, other` in `[environment]` (comma and/or newline
+//! separated environment names, in either layout) builds on other
+//! environments, buildout style: `base` is read first (with whatever it
+//! extends, recursively), then `other` over it, then this file. For each
+//! section, later values win key by key (a later value replaces the whole
+//! earlier value); `!web` and `web` in `[hosts]` count as the same key.
+//! Every value keeps the file and line that set it last. `${section:key}`
+//! substitution runs after merging, on the merged values. A cycle is an
+//! error listing each step with its file and line. An environment reached
+//! twice (a diamond) is read once, the first time. [`Environment::files`]
+//! lists every file read, in merging order.
 //!
 //! Unknown sections and keys are errors, with a "did you mean" when a close
 //! name exists. Every error carries the file and line ([`ConfigError`]).
@@ -91,6 +111,7 @@
 mod build;
 mod convert;
 mod error;
+mod extends;
 mod ini;
 mod model;
 mod subst;
@@ -102,7 +123,7 @@ pub use convert::{AttrType, convert, parse_bool};
 pub use error::{ConfigError, Origin};
 pub use model::{
     Access, CommandGrant, ComponentSection, ConnectMethod, Environment, Grants, Host,
-    HostComponent, PathGrant, RawValue,
+    HostComponent, IpRequirement, PathGrant, RawValue,
 };
 pub use suggest::did_you_mean;
 
@@ -120,12 +141,9 @@ pub const ENVIRONMENTS_DIR: &str = "environments";
 /// syntax, substitution or validation error of the file, at its line.
 pub fn load(repo: &Path, env: &str) -> Result<Environment, ConfigError> {
     let file = environment_file(repo, env)?;
-    let text = std::fs::read_to_string(&file)
-        .map_err(|e| ConfigError::new(format!("cannot read `{}`: {e}", file.display())))?;
-    let mut doc = ini::parse(&file, &text)?;
-    build::check_sections(&doc)?;
+    let (mut doc, files) = extends::read(repo, env, &file)?;
     subst::substitute(&mut doc)?;
-    build::build(repo, env, file, &doc)
+    build::build(repo, env, file, files, &doc)
 }
 
 /// The names of the environments of `repo`, sorted: every
@@ -335,6 +353,121 @@ mod tests {
             err.starts_with(&format!("cannot read `{}`", path.display())),
             "{err}"
         );
+    }
+
+    #[test]
+    fn extends_merges_in_order_and_keeps_origins() {
+        let dir = repo();
+        let root = dir.path();
+        write(
+            root,
+            "environments/base.cfg",
+            "[environment]\njobs = 1\ntimeout = 5\n\n[component:app]\nport = 80\nname = ${environment:jobs}\n",
+        );
+        write(
+            root,
+            "environments/mid/environment.cfg",
+            "[environment]\nextends = base\njobs = 2\n\n[hosts]\nweb = app\n",
+        );
+        write(
+            root,
+            "environments/other.cfg",
+            "[environment]\njobs = 3\nplatform = debian\n",
+        );
+        write(
+            root,
+            "environments/top.cfg",
+            "[environment]\nextends =\n    mid\n    other\njobs = 4\n[component:app]\nport = 8080\n",
+        );
+        let env = load(root, "top").unwrap();
+        assert_eq!(env.jobs, Some(4));
+        assert_eq!(env.timeout, std::time::Duration::from_secs(5));
+        assert_eq!(env.platform.as_deref(), Some("debian"));
+        assert_eq!(env.hosts[0].name, "web");
+        let app = &env.components["app"];
+        assert_eq!(app.attributes["port"].value, "8080");
+        assert_eq!(
+            app.attributes["port"].origin,
+            Origin::new(root.join("environments/top.cfg"), 7)
+        );
+        // Substitution runs after merging: the final `jobs` wins.
+        assert_eq!(app.attributes["name"].value, "4");
+        assert_eq!(
+            app.attributes["name"].origin,
+            Origin::new(root.join("environments/base.cfg"), 7)
+        );
+        assert_eq!(
+            env.files,
+            vec![
+                root.join("environments/base.cfg"),
+                root.join("environments/mid/environment.cfg"),
+                root.join("environments/other.cfg"),
+                root.join("environments/top.cfg"),
+            ]
+        );
+    }
+
+    #[test]
+    fn extends_cycle_lists_the_chain() {
+        let dir = repo();
+        let root = dir.path();
+        write(root, "environments/a.cfg", "[environment]\nextends = b\n");
+        write(root, "environments/b.cfg", "[environment]\n\nextends = a\n");
+        let err = load(root, "a").unwrap_err().to_string();
+        let a = root.join("environments/a.cfg").display().to_string();
+        let b = root.join("environments/b.cfg").display().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{b}:3: extends cycle: `a` -> `b` -> `a`\n  hint: break the cycle: `a` extends `b` at {a}:2, `b` extends `a` at {b}:3"
+            )
+        );
+        write(root, "environments/c.cfg", "[environment]\nextends = c\n");
+        let err = load(root, "c").unwrap_err().to_string();
+        assert!(err.contains("extends cycle: `c` -> `c`"), "{err}");
+    }
+
+    #[test]
+    fn extends_errors() {
+        let dir = repo();
+        let root = dir.path();
+        write(root, "environments/base.cfg", "[environment]\n");
+        write(
+            root,
+            "environments/a.cfg",
+            "[environment]\nextends = bsae\n",
+        );
+        let err = load(root, "a").unwrap_err().to_string();
+        let a = root.join("environments/a.cfg").display().to_string();
+        assert!(
+            err.starts_with(&format!("{a}:2: environment `bsae` not found")),
+            "{err}"
+        );
+        assert!(err.contains("did you mean `base`?"), "{err}");
+        write(
+            root,
+            "environments/s.cfg",
+            "[environment]\nextends = ${x:y}\n",
+        );
+        let err = load(root, "s").unwrap_err().to_string();
+        assert!(err.contains("`extends` cannot use `${…}`"), "{err}");
+        // A diamond is no cycle, and its base is read once.
+        write(
+            root,
+            "environments/l.cfg",
+            "[environment]\nextends = base\n",
+        );
+        write(
+            root,
+            "environments/r.cfg",
+            "[environment]\nextends = base\n",
+        );
+        write(
+            root,
+            "environments/d.cfg",
+            "[environment]\nextends = l, r\n",
+        );
+        assert_eq!(load(root, "d").unwrap().files.len(), 4);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -56,6 +57,9 @@ pub struct Environment {
     pub name: String,
     /// The file it was read from.
     pub file: PathBuf,
+    /// Every file read for it, in reading order: the files it `extends`
+    /// (recursively, depth first), then [`Environment::file`] last.
+    pub files: Vec<PathBuf>,
     /// `connect_method`; `local` by default.
     pub connect_method: ConnectMethod,
     /// `host_domain`: appended to host names to form their fqdn.
@@ -78,6 +82,70 @@ pub struct Environment {
     pub components: BTreeMap<String, ComponentSection>,
     /// `[grants:NAME]` sections by root component name.
     pub grants: BTreeMap<String, Grants>,
+    /// `[resolver]`: host names (as written) whose addresses override DNS,
+    /// each with its addresses in file order.
+    pub resolver: BTreeMap<String, Vec<IpAddr>>,
+    /// `require_v4`: whether an address must resolve to an IPv4 address;
+    /// [`IpRequirement::Required`] by default, as in batou.
+    pub require_v4: IpRequirement,
+    /// `require_v6`: whether an address must resolve to an IPv6 address;
+    /// [`IpRequirement::Optional`] by default.
+    pub require_v6: IpRequirement,
+}
+
+/// `require_v4` / `require_v6`: whether resolving an address must yield an
+/// address of that family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IpRequirement {
+    /// `true`: an address without one of this family is an error.
+    Required,
+    /// `optional`: used when there is one, not an error when there is none.
+    Optional,
+    /// `false`: addresses of this family are not used.
+    Forbidden,
+}
+
+impl IpRequirement {
+    /// Every value, as spelled in environment files.
+    pub const ALL: [IpRequirement; 3] = [
+        IpRequirement::Required,
+        IpRequirement::Optional,
+        IpRequirement::Forbidden,
+    ];
+
+    /// The spelling in environment files: `true`, `optional` or `false`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpRequirement::Required => "true",
+            IpRequirement::Optional => "optional",
+            IpRequirement::Forbidden => "false",
+        }
+    }
+}
+
+impl fmt::Display for IpRequirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for IpRequirement {
+    type Err = String;
+
+    /// `optional`, or a boolean as [`crate::parse_bool`] reads it (`true`
+    /// means required, `false` forbidden); case-insensitive.
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim().eq_ignore_ascii_case("optional") {
+            return Ok(IpRequirement::Optional);
+        }
+        match crate::parse_bool(s) {
+            Some(true) => Ok(IpRequirement::Required),
+            Some(false) => Ok(IpRequirement::Forbidden),
+            None => Err(format!(
+                "unknown IP requirement `{s}`; expected `true`, `false` or `optional`"
+            )),
+        }
+    }
 }
 
 impl Environment {
