@@ -33,7 +33,7 @@ fn the_example_components_build_into_versioned_components() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let packages: Vec<&str> = built.iter().map(|b| b.package.as_str()).collect();
-    assert_eq!(packages, ["checksums", "hello", "motd"]);
+    assert_eq!(packages, ["app", "checksums", "database", "hello", "motd"]);
     for b in &built {
         assert_eq!(b.wasm, out.path().join(format!("{}.wasm", b.package)));
         let bytes = std::fs::read(&b.wasm).unwrap();

@@ -48,6 +48,45 @@ pub enum Command {
         #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
         jobs: Option<u16>,
     },
+    /// Check an environment: resolve and configure it, change nothing.
+    ///
+    /// Loads the environment and its components, resolves the model and
+    /// runs configure until provide/require settles; reports every problem
+    /// and the deploy order. Exit status 0 when it checks, 2 when not.
+    Check {
+        /// The environment (a folder or file in `environments/`).
+        environment: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Show debug output: component debug logs, build output, timings.
+        #[arg(short, long)]
+        debug: bool,
+        /// Do not build source components that are missing or stale.
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// Show the resolved model: values and their sources, order, edges.
+    ///
+    /// Prints each host, each component's attribute values and where they
+    /// came from, its features and grants, the deploy order and the
+    /// provide/require connections. Changes nothing.
+    Show {
+        /// The environment (a folder or file in `environments/`).
+        environment: String,
+        /// Only this host.
+        #[arg(long, value_name = "HOST")]
+        host: Option<String>,
+        /// Only this component.
+        #[arg(long, value_name = "COMPONENT")]
+        component: Option<String>,
+        /// Output format (`json`: one JSON object).
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Do not build source components that are missing or stale.
+        #[arg(long)]
+        no_build: bool,
+    },
     /// Build every component in `components/` from source into `.berth/build/`.
     Build {
         /// Show the compiler's output.
@@ -90,6 +129,35 @@ mod tests {
                 assert_eq!(environment, "local");
                 assert!(predict);
                 assert_eq!(format, Format::Json);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn show_parses_its_filters() {
+        let cli = Cli::try_parse_from([
+            "berth",
+            "show",
+            "local",
+            "--host",
+            "localhost",
+            "--component",
+            "motd",
+        ])
+        .expect("valid arguments");
+        match cli.command {
+            Command::Show {
+                environment,
+                host,
+                component,
+                format,
+                ..
+            } => {
+                assert_eq!(environment, "local");
+                assert_eq!(host.as_deref(), Some("localhost"));
+                assert_eq!(component.as_deref(), Some("motd"));
+                assert_eq!(format, Format::Human);
             }
             other => panic!("parsed as {other:?}"),
         }

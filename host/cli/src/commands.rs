@@ -1,8 +1,10 @@
 //! One module per subcommand, each with a thin `run`.
 
 mod build;
+mod check;
 mod deploy;
 mod inspect;
+mod show;
 
 use crate::cli::{Cli, Command};
 use anyhow::Context;
@@ -28,6 +30,34 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 build: !no_build,
                 jobs: jobs.map(usize::from),
             },
+        ),
+        Command::Check {
+            environment,
+            format,
+            debug,
+            no_build,
+        } => check::run(
+            repository(cli.repo)?,
+            &environment,
+            format,
+            debug,
+            !no_build,
+        ),
+        Command::Show {
+            environment,
+            host,
+            component,
+            format,
+            no_build,
+        } => show::run(
+            repository(cli.repo)?,
+            &environment,
+            show::Filter {
+                host: host.as_deref(),
+                component: component.as_deref(),
+            },
+            format,
+            !no_build,
         ),
         Command::Build { debug } => build::run(repository(cli.repo)?, debug),
         Command::Inspect { file, format } => inspect::run(&file, format),

@@ -222,3 +222,323 @@ fn berth_finds_the_repository_from_a_subfolder() {
     let out = text(&again.stdout);
     assert!(out.contains("  localhost/motd up to date\n"), "{out}");
 }
+
+/// The examples with an override of `greeting` on line 7 and a feature.
+fn examples_with_overrides() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.example("hello", HELLO)
+        .example("motd", MOTD)
+        .example("checksums", CHECKSUMS)
+        .env(
+            "local",
+            "[hosts]\nlocalhost = hello, motd:fancy, checksums\n\n[host:localhost]\ndata-role = workstation\n\n[component:motd]\ngreeting = Good morning\n\n[grants:checksums]\ncommands = sha256sum\n",
+        );
+    repo
+}
+
+#[test]
+fn check_prints_the_order_and_changes_nothing() {
+    let repo = examples();
+    let before = berth_tests::snapshot(repo.path());
+    let run = berth(&repo, &["check", "local"]);
+    let out = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{out}\n{}", text(&run.stderr));
+    assert!(
+        out.starts_with("checking local (1 host, 3 components)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "deploy order:\n  1. localhost/hello\n  2. localhost/motd\n  3. localhost/checksums\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "\nchecked local: 3 components on 1 host configured in 1 round; nothing was changed\n"
+        ),
+        "{out}"
+    );
+    assert!(!repo.join("work").exists(), "check created a workdir");
+    assert_eq!(berth_tests::snapshot(repo.path()), before);
+
+    let json = berth(&repo, &["check", "local", "--format", "json"]);
+    assert_eq!(json.status.code(), Some(0));
+    let events: Vec<serde_json::Value> = text(&json.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(events.iter().any(|e| e["event"] == "loaded"));
+    assert!(events.iter().any(|e| e["event"] == "planned"));
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "checked");
+    assert_eq!(last["ok"], true);
+    assert_eq!(
+        last["order"],
+        serde_json::json!(["localhost/hello", "localhost/motd", "localhost/checksums"])
+    );
+    assert_eq!(last["failures"], serde_json::json!([]));
+}
+
+#[test]
+fn check_reports_every_problem_with_file_and_line_and_exits_2() {
+    let repo = examples();
+    repo.env(
+        "local",
+        "[hosts]\nlocalhost = hello, motd, checksums\n\n[component:motd]\ngreting = Hi\nport = many\n",
+    );
+    let run = berth(&repo, &["check", "local"]);
+    let err = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("error: the environment has 3 problems; nothing was changed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("environments/local/environment.cfg:5: component `motd` has no attribute `greting`\n  did you mean `greeting`?"),
+        "{err}"
+    );
+    assert!(
+        err.contains("environments/local/environment.cfg:6: attribute `port` of component `motd` must be an integer"),
+        "{err}"
+    );
+    assert!(err.contains("[grants:checksums]"), "{err}");
+    assert!(!repo.join("work").exists());
+
+    let json = berth(&repo, &["check", "local", "--format", "json"]);
+    assert_eq!(json.status.code(), Some(2));
+    let last: serde_json::Value =
+        serde_json::from_str(text(&json.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "error");
+    assert!(last["message"].as_str().unwrap().contains("`greting`"));
+}
+
+#[test]
+fn check_fails_when_a_component_fails_in_configure() {
+    let repo = TestRepo::new();
+    repo.component("probe", berth_tests::PROBE)
+        .example("hello", HELLO)
+        .env(
+            "local",
+            "[hosts]\nlocalhost = hello, probe\n\n[component:probe]\nprobes = [{\"op\": \"bogus\"}]\n",
+        );
+    let run = berth(&repo, &["check", "local"]);
+    let out = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(2), "{out}\n{}", text(&run.stderr));
+    assert!(
+        out.contains("  localhost/probe failed in configure\n    "),
+        "{out}"
+    );
+    assert!(out.contains("probe 0 of attribute `probes`"), "{out}");
+    assert!(out.contains("bogus"), "{out}");
+    assert!(
+        out.contains("\nFAILED local does not check: 1 of 2 components failed in configure; nothing was changed\n"),
+        "{out}"
+    );
+    assert!(!repo.join("work").exists());
+
+    let json = berth(&repo, &["check", "local", "--format", "json"]);
+    assert_eq!(json.status.code(), Some(2));
+    let last: serde_json::Value =
+        serde_json::from_str(text(&json.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "checked");
+    assert_eq!(last["ok"], false);
+    let failures = last["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1);
+    assert!(
+        failures[0]
+            .as_str()
+            .unwrap()
+            .starts_with("localhost/probe: "),
+        "{failures:?}"
+    );
+}
+
+#[test]
+fn show_prints_each_value_with_where_it_came_from() {
+    let repo = examples_with_overrides();
+    let run = berth(&repo, &["show", "local"]);
+    let out = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{out}\n{}", text(&run.stderr));
+    assert!(
+        out.starts_with("environment local (environments/local/environment.cfg)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\nhost localhost\n  fqdn          localhost\n"),
+        "{out}"
+    );
+    assert!(out.contains("  data-role = workstation\n"), "{out}");
+    let greeting = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("greeting = \"Good morning\""))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        greeting.ends_with("(environments/local/environment.cfg:8)"),
+        "{greeting}"
+    );
+    let port = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("port = 8080"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(port.ends_with("(default)"), "{port}");
+    assert!(out.contains("    features: fancy\n"), "{out}");
+    assert!(
+        out.contains("    grants:\n      command sha256sum\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "\ndeploy order\n  1. localhost/hello\n  2. localhost/motd\n  3. localhost/checksums\n"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("\nprovide/require\n  (none)\n"), "{out}");
+    assert!(!repo.join("work").exists());
+}
+
+#[test]
+fn show_filters_by_component_and_host() {
+    let repo = examples_with_overrides();
+    let run = berth(&repo, &["show", "local", "--component", "motd"]);
+    let out = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{out}\n{}", text(&run.stderr));
+    assert!(out.contains("  component motd\n"), "{out}");
+    assert!(!out.contains("component hello"), "{out}");
+    assert!(!out.contains("component checksums"), "{out}");
+    assert!(
+        out.contains("\ndeploy order\n  1. localhost/motd\n\n"),
+        "{out}"
+    );
+
+    let run = berth(
+        &repo,
+        &[
+            "show",
+            "local",
+            "--host",
+            "localhost",
+            "--component",
+            "hello",
+        ],
+    );
+    let out = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{out}");
+    assert!(out.contains("  component hello\n"), "{out}");
+    assert!(!out.contains("component motd"), "{out}");
+}
+
+#[test]
+fn show_json_is_one_object_with_sources() {
+    let repo = examples_with_overrides();
+    let run = berth(&repo, &["show", "local", "--format", "json"]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let view: serde_json::Value = serde_json::from_slice(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&run.stdout)));
+    assert_eq!(view["environment"], "local");
+    assert_eq!(view["hosts"][0]["name"], "localhost");
+    assert_eq!(view["hosts"][0]["data"]["role"], "workstation");
+    assert_eq!(
+        view["order"],
+        serde_json::json!(["localhost/hello", "localhost/motd", "localhost/checksums"])
+    );
+    let motd = view["roots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["component"] == "motd")
+        .unwrap();
+    assert_eq!(motd["host"], "localhost");
+    assert_eq!(motd["features"], serde_json::json!(["fancy"]));
+    let attr = |name: &str| {
+        motd["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(attr("greeting")["value"], "Good morning");
+    assert_eq!(
+        attr("greeting")["source"],
+        "environments/local/environment.cfg:8"
+    );
+    assert_eq!(attr("port")["value"], 8080);
+    assert_eq!(attr("port")["source"], "default");
+    assert_eq!(view["edges"], serde_json::json!([]));
+}
+
+#[test]
+fn show_refuses_an_unknown_host_or_component_with_a_suggestion() {
+    let repo = examples();
+    let run = berth(&repo, &["show", "local", "--host", "localhots"]);
+    let err = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("environment `local` has no host `localhots`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `localhost`?"), "{err}");
+    assert!(text(&run.stdout).is_empty());
+
+    let run = berth(&repo, &["show", "local", "--component", "mtod"]);
+    let err = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("environment `local` deploys no component `mtod`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `motd`?"), "{err}");
+
+    let json = berth(
+        &repo,
+        &["show", "local", "--component", "mtod", "--format", "json"],
+    );
+    assert_eq!(json.status.code(), Some(2));
+    let line: serde_json::Value = serde_json::from_str(text(&json.stdout).trim()).unwrap();
+    assert_eq!(line["event"], "error");
+}
+
+#[test]
+fn show_lists_provided_values_and_provide_require_edges() {
+    let repo = TestRepo::new();
+    repo.component("calls", berth_tests::CALLS)
+        .example("hello", HELLO)
+        .env("local", "[hosts]\nlocalhost = hello, calls\n");
+    let run = berth(&repo, &["show", "local"]);
+    let out = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{out}\n{}", text(&run.stderr));
+    assert!(
+        out.contains("    provides calls-value = {\"answer\":42,\"from\":\"localhost\"}\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "\nprovide/require\n  localhost/calls → localhost/calls: calls-value (strict)\n"
+        ),
+        "{out}"
+    );
+
+    let json = berth(&repo, &["show", "local", "--format", "json"]);
+    let view: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        view["edges"],
+        serde_json::json!([{
+            "key": "calls-value",
+            "provider": "localhost/calls",
+            "requirer": "localhost/calls",
+            "strict": true,
+            "same_host": false,
+            "reverse": false,
+            "dirty": false,
+        }])
+    );
+    let check = berth(&repo, &["check", "local"]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stdout));
+    assert!(
+        text(&check.stdout).contains("configured in 2 rounds"),
+        "{}",
+        text(&check.stdout)
+    );
+}

@@ -33,6 +33,30 @@ pub struct Plan {
     pub after: Vec<Vec<usize>>,
     /// How many rounds configure needed.
     pub rounds: usize,
+    /// Every provide/require connection, by index into `roots`: also the
+    /// `dirty` ones (which add no ordering edge) and a root that requires
+    /// what it provides itself. Sorted by (key, provider, requirer).
+    pub edges: Vec<Edge>,
+}
+
+/// One value provided by one root and received by a `require` of another
+/// (or the same) root.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Edge {
+    /// The key.
+    pub key: String,
+    /// The providing root (index into [`Plan::roots`]).
+    pub provider: usize,
+    /// The requiring root (index into [`Plan::roots`]).
+    pub requirer: usize,
+    /// The require was strict: an empty answer is an error.
+    pub strict: bool,
+    /// The require asked for values of its own host only.
+    pub same_host: bool,
+    /// The ordering edge is inverted: the requirer deploys first.
+    pub reverse: bool,
+    /// The require adds no ordering edge (a cycle breaker).
+    pub dirty: bool,
 }
 
 /// Runs configure rounds until the provided values stop changing, checks
@@ -43,14 +67,24 @@ pub fn configure(mut roots: Vec<Configured>) -> Result<Plan, Vec<Problem>> {
     let mut rounds = 0;
     loop {
         rounds += 1;
-        for c in roots.iter_mut().filter(|c| c.failed.is_none()) {
+        // Every round configures every instantiated root again, including
+        // one whose configure failed in an earlier round: it may have failed
+        // for want of a value that is provided now. Only the final round's
+        // outcome counts. (A root without an instance failed for good.)
+        for c in roots.iter_mut() {
             let Some(instance) = c.instance.as_mut() else {
                 continue;
             };
             instance.model_mut().available = available.clone();
             match instance.configure() {
-                Ok(steps) => c.steps = steps,
-                Err(e) => c.failed = Some(e.to_string()),
+                Ok(steps) => {
+                    c.steps = steps;
+                    c.failed = None;
+                }
+                Err(e) => {
+                    c.steps = Vec::new();
+                    c.failed = Some(e.to_string());
+                }
             }
         }
         let now = collect_provided(&roots);
@@ -105,6 +139,7 @@ pub fn configure(mut roots: Vec<Configured>) -> Result<Plan, Vec<Problem>> {
         }
     }
 
+    let connections = connections(&roots, &available);
     let edges = edges(&roots, &available);
     let order = match toposort(roots.len(), &edges) {
         Ok(order) => order,
@@ -144,6 +179,15 @@ pub fn configure(mut roots: Vec<Configured>) -> Result<Plan, Vec<Problem>> {
     for &(from, to, _) in &edges {
         after[position[to]].push(position[from]);
     }
+    let mut edges: Vec<Edge> = connections
+        .into_iter()
+        .map(|mut e| {
+            e.provider = position[e.provider];
+            e.requirer = position[e.requirer];
+            e
+        })
+        .collect();
+    edges.sort();
     let mut slots: Vec<Option<Configured>> = roots.into_iter().map(Some).collect();
     let roots = order
         .iter()
@@ -153,7 +197,42 @@ pub fn configure(mut roots: Vec<Configured>) -> Result<Plan, Vec<Problem>> {
         roots,
         after,
         rounds,
+        edges,
     })
+}
+
+/// Every provide/require connection, by index into `roots`, dirty and
+/// self-connections included.
+fn connections(roots: &[Configured], available: &[ProvidedValue]) -> Vec<Edge> {
+    let mut out = BTreeSet::new();
+    for (requirer, c) in roots.iter().enumerate() {
+        let Some(instance) = &c.instance else {
+            continue;
+        };
+        for r in &instance.model().required {
+            for p in available
+                .iter()
+                .filter(|p| p.key == r.key && (!r.options.same_host || p.host == c.root.host.name))
+            {
+                let Some(provider) = roots
+                    .iter()
+                    .position(|o| o.root.host.name == p.host && o.root.component == p.component)
+                else {
+                    continue;
+                };
+                out.insert(Edge {
+                    key: r.key.clone(),
+                    provider,
+                    requirer,
+                    strict: r.options.strict,
+                    same_host: r.options.same_host,
+                    reverse: r.options.reverse,
+                    dirty: r.options.dirty,
+                });
+            }
+        }
+    }
+    out.into_iter().collect()
 }
 
 fn collect_provided(roots: &[Configured]) -> Vec<ProvidedValue> {

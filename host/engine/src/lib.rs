@@ -23,6 +23,7 @@ mod error;
 pub mod event;
 pub mod model;
 pub mod repo;
+pub mod show;
 
 pub use error::{EngineError, Problem};
 

@@ -6,6 +6,7 @@
 mod examples;
 mod limits;
 mod model;
+mod provide;
 mod readme;
 mod sandbox;
 mod schedule;

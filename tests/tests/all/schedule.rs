@@ -47,12 +47,11 @@ fn a_failure_on_one_host_while_a_slow_root_runs_on_another_is_counted() {
         "{summary:#?}"
     );
 
-    // The failing root ran while the slow one was running.
+    // The failing root finished while the slow one was still running: with
+    // one job it could not even start before the slow one finished (plan
+    // order puts `slow` first). Which thread reports its start first is up
+    // to the scheduler, so only the finish order is checked.
     let e = &run.events;
-    let slow_started = position(
-        e,
-        |e| matches!(e, Event::ComponentStarted { host, .. } if host == "slow"),
-    );
     let slow_finished = position(
         e,
         |e| matches!(e, Event::ComponentFinished { host, .. } if host == "slow"),
@@ -62,7 +61,7 @@ fn a_failure_on_one_host_while_a_slow_root_runs_on_another_is_counted() {
         |e| matches!(e, Event::ComponentFinished { host, failed: true, .. } if host == "fast"),
     );
     assert!(
-        slow_started < fast_failed && fast_failed < slow_finished,
+        fast_failed < slow_finished,
         "the hosts did not overlap: {e:#?}"
     );
 }

@@ -1,0 +1,59 @@
+//! `database`: writes a database server's configuration and provides its
+//! address to the other components of the environment.
+
+use berth_sdk::{Attribute, Component, Configure, File, Result};
+use serde::Serialize;
+
+/// What `database` provides under the key `database`; `app` reads the same
+/// shape.
+#[derive(Serialize)]
+struct Address {
+    host: String,
+    port: u16,
+}
+
+/// Writes `database.conf` and provides `database`.
+struct Database;
+
+impl Component for Database {
+    const NAME: &'static str = "database";
+    const DOC: &'static str = "Writes `database.conf` (listen address and port) and provides \
+         its address as `database`: `{\"host\": <host fqdn>, \"port\": <port>}`.";
+
+    fn attributes() -> Vec<Attribute> {
+        vec![
+            Attribute::int("port")
+                .default(5432)
+                .doc("The port the database listens on."),
+            Attribute::string("name")
+                .default("app")
+                .doc("The database's name."),
+        ]
+    }
+
+    fn configure(cx: &mut Configure) -> Result<()> {
+        let port: u16 = cx.attribute("port")?;
+        let name: String = cx.attribute("name")?;
+        let host = cx.host();
+        cx.provide(
+            "database",
+            &Address {
+                host: host.fqdn.clone(),
+                port,
+            },
+        )?;
+        cx.add(
+            File::new("database.conf")
+                .text(format!(
+                    "# Written by berth's example component `database`.\n\
+                     listen_addresses = '{}'\nport = {port}\ndatabase = '{name}'\n",
+                    host.fqdn
+                ))
+                .mode(0o644)
+                .label("database configuration"),
+        );
+        Ok(())
+    }
+}
+
+berth_sdk::export!(Database);
