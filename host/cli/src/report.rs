@@ -252,6 +252,11 @@ impl Human {
                 s.bold(&format!("{host}/{component}")),
                 s.yellow(&format!("skipped: `{because}` failed"))
             ),
+            Event::Warning { message, hint } => format!(
+                "{} {message}\n{}",
+                s.yellow("warning:"),
+                hint.as_deref().map(|h| indent(h, 2)).unwrap_or_default()
+            ),
             Event::Summary(summary) => self.summary(summary),
             _ => return None,
         })

@@ -37,6 +37,9 @@ pub struct Plan {
     /// `dirty` ones (which add no ordering edge) and a root that requires
     /// what it provides itself. Sorted by (key, provider, requirer).
     pub edges: Vec<Edge>,
+    /// Things worth a look that do not stop the deployment: values provided
+    /// under a key that no root requires (often a misspelt key).
+    pub warnings: Vec<Problem>,
 }
 
 /// One value provided by one root and received by a `require` of another
@@ -193,12 +196,49 @@ pub fn configure(mut roots: Vec<Configured>) -> Result<Plan, Vec<Problem>> {
         .iter()
         .filter_map(|&i| slots[i].take())
         .collect::<Vec<_>>();
+    let warnings = unused_provides(&roots, &edges);
     Ok(Plan {
         roots,
         after,
         rounds,
         edges,
+        warnings,
     })
+}
+
+/// A value provided under a key that no root's `require` received: batou
+/// reports it because it is usually a misspelt key on one side.
+fn unused_provides(roots: &[Configured], edges: &[Edge]) -> Vec<Problem> {
+    let required: BTreeSet<&str> = roots
+        .iter()
+        .filter_map(|c| c.instance.as_ref())
+        .flat_map(|i| i.model().required.iter().map(|r| r.key.as_str()))
+        .collect();
+    let mut out = Vec::new();
+    for (i, c) in roots.iter().enumerate() {
+        let Some(instance) = &c.instance else {
+            continue;
+        };
+        for (key, _) in &instance.model().provided {
+            if edges.iter().any(|e| e.provider == i && e.key == *key) {
+                continue;
+            }
+            let mut problem = Problem::new(
+                None,
+                format!(
+                    "component `{}` on host `{}` provides `{key}`, but no component requires it",
+                    c.root.component, c.root.host.name
+                ),
+            );
+            if let Some(close) = berth_config::did_you_mean(key, required.iter().copied()) {
+                problem = problem.hint(format!(
+                    "a component requires `{close}`: is one of the keys misspelt?"
+                ));
+            }
+            out.push(problem);
+        }
+    }
+    out
 }
 
 /// Every provide/require connection, by index into `roots`, dirty and

@@ -75,6 +75,15 @@ pub enum Event {
         /// `host/component` pairs in the order they deploy.
         order: Vec<String>,
     },
+    /// Something worth a look that does not stop the deployment, such as a
+    /// value provided under a key no component requires.
+    Warning {
+        /// What was found.
+        message: String,
+        /// What to do about it, when there is a suggestion.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        hint: Option<String>,
+    },
     /// A root component starts deploying on a host.
     ComponentStarted {
         /// The host.

@@ -191,6 +191,12 @@ pub fn plan(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, Engine
     reporter.report(&Event::Planned {
         order: plan.roots.iter().map(|c| c.root.id()).collect(),
     });
+    for warning in &plan.warnings {
+        reporter.report(&Event::Warning {
+            message: warning.message.clone(),
+            hint: warning.hint.clone(),
+        });
+    }
     Ok(plan)
 }
 

@@ -495,3 +495,36 @@ fn the_twohosts_example_deploys_the_database_first_and_the_app_uses_its_address(
         "{error}"
     );
 }
+
+#[test]
+fn a_value_nobody_requires_is_reported_as_a_warning_with_a_suggestion() {
+    let repo = wiring(
+        "host1 = wiring-a, wiring-b",
+        &[
+            ("wiring-a", "provides", json!({"databse": 1, "port": 2})),
+            (
+                "wiring-b",
+                "requires",
+                json!([{"key": "port"}, {"key": "database"}]),
+            ),
+        ],
+    );
+    let run = repo.deploy("local");
+    assert!(run.summary().success(), "{:#?}", run.summary());
+    let warnings: Vec<(&str, Option<&str>)> = run
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Warning { message, hint } => Some((message.as_str(), hint.as_deref())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        warnings,
+        [(
+            "component `wiring-a` on host `host1` provides `databse`, but no component requires it",
+            Some("a component requires `database`: is one of the keys misspelt?")
+        )],
+        "`port` is required and must not be reported"
+    );
+}

@@ -110,9 +110,9 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// The human reporter for a check: build progress always (a `loaded` event
-/// ends its spinner and prints only with `--debug`), component logs and the
-/// plan only with `--debug`.
+/// The human reporter for a check: build progress and warnings always (a
+/// `loaded` event ends its spinner and prints only with `--debug`),
+/// component logs and the plan only with `--debug`.
 struct Quiet {
     inner: Arc<dyn Reporter>,
     debug: bool,
@@ -123,7 +123,10 @@ impl Reporter for Quiet {
         if self.debug
             || matches!(
                 event,
-                Event::Building { .. } | Event::BuildOutput { .. } | Event::Loaded { .. }
+                Event::Building { .. }
+                    | Event::BuildOutput { .. }
+                    | Event::Loaded { .. }
+                    | Event::Warning { .. }
             )
         {
             self.inner.report(event);
