@@ -47,6 +47,10 @@ pub enum Command {
         /// Deploy up to N hosts at once (default: `jobs` in [environment], else 4).
         #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
         jobs: Option<u16>,
+        /// Deploy every host as if it had this platform (overrides the
+        /// host's and the environment's `platform`).
+        #[arg(long, value_name = "NAME")]
+        platform: Option<String>,
     },
     /// Check an environment: resolve and configure it, change nothing.
     ///

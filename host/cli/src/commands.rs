@@ -20,6 +20,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             debug,
             no_build,
             jobs,
+            platform,
         } => deploy::run(
             repository(cli.repo)?,
             &environment,
@@ -29,6 +30,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 debug,
                 build: !no_build,
                 jobs: jobs.map(usize::from),
+                platform,
             },
         ),
         Command::Check {

@@ -45,6 +45,8 @@ pub struct DeployOptions {
     pub predict: bool,
     /// Build source components that are missing or stale first.
     pub build: bool,
+    /// Overrides the platform of every host.
+    pub platform: Option<String>,
     /// How many roots may deploy at once (on different hosts); `None` takes
     /// `jobs` from the environment, else 4.
     pub jobs: Option<usize>,
@@ -61,6 +63,7 @@ impl DeployOptions {
             predict: false,
             build: true,
             jobs: None,
+            platform: None,
             runtime: RuntimeOptions::default(),
         }
     }
@@ -125,7 +128,8 @@ pub fn load_packages(
         });
         packages.push(package);
     }
-    let roots = model::resolve(&environment, &dirs, &packages).map_err(EngineError::Model)?;
+    let roots = model::resolve(&environment, &dirs, &packages, options.platform.as_deref())
+        .map_err(EngineError::Model)?;
     Ok(Loaded {
         repo,
         environment,

@@ -79,10 +79,14 @@ fn attr_type(t: AttributeType) -> AttrType {
 
 /// Checks the environment against the components' descriptions and resolves
 /// every (host, root component) pair. Reports every problem at once.
+///
+/// `platform` overrides every host's platform (the CLI's `--platform`);
+/// otherwise a host's own platform wins over the environment's.
 pub fn resolve(
     env: &Environment,
     dirs: &[PackageDir],
     packages: &[Package],
+    platform: Option<&str>,
 ) -> Result<Vec<Root>, Vec<Problem>> {
     let mut problems = Vec::new();
     if env.connect_method != berth_config::ConnectMethod::Local {
@@ -156,9 +160,9 @@ pub fn resolve(
         let info = HostInfo {
             name: host.name.clone(),
             fqdn: host.fqdn.clone(),
-            platform: host
-                .platform
-                .clone()
+            platform: platform
+                .map(str::to_owned)
+                .or_else(|| host.platform.clone())
                 .or_else(|| env.platform.clone())
                 .unwrap_or_default(),
             service_user: host

@@ -95,3 +95,37 @@ fn an_ssh_environment_is_refused_rather_than_deployed_here() {
         "{error}"
     );
 }
+
+#[test]
+fn features_and_the_platform_reach_the_component() {
+    use berth_tests::WIRING;
+    let repo = TestRepo::new();
+    repo.component("wiring", WIRING).env(
+        "local",
+        "[environment]\nplatform = debian\n\n\
+         [hosts]\nh1 = wiring-a:ssl, wiring-a:http2\nh2 = wiring-b\n\n\
+         [host:h2]\nplatform = alpine\n",
+    );
+    let seen = |root: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(repo.workdir(root).join("seen.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(repo.deploy("local").summary().failed, 0);
+    assert_eq!(
+        seen("wiring-a")["features"],
+        serde_json::json!(["ssl", "http2"])
+    );
+    assert_eq!(seen("wiring-b")["features"], serde_json::json!([]));
+    // The host's platform wins over the environment's.
+    assert_eq!(seen("wiring-a")["platform"], "debian");
+    assert_eq!(seen("wiring-b")["platform"], "alpine");
+
+    // The command line's wins over both.
+    let mut options = repo.options("local");
+    options.platform = Some("nixos".into());
+    assert_eq!(repo.run(options).summary().failed, 0);
+    assert_eq!(seen("wiring-a")["platform"], "nixos");
+    assert_eq!(seen("wiring-b")["platform"], "nixos");
+}

@@ -13,6 +13,7 @@ pub struct Flags {
     pub debug: bool,
     pub build: bool,
     pub jobs: Option<usize>,
+    pub platform: Option<String>,
 }
 
 pub fn run(repo: PathBuf, environment: &str, flags: Flags) -> anyhow::Result<ExitCode> {
@@ -20,6 +21,7 @@ pub fn run(repo: PathBuf, environment: &str, flags: Flags) -> anyhow::Result<Exi
     options.predict = flags.predict;
     options.build = flags.build;
     options.jobs = flags.jobs;
+    options.platform = flags.platform;
     let reporter = report::reporter(flags.format, flags.debug);
     match berth_engine::deploy(&options, reporter.clone()) {
         Ok(summary) if summary.success() => Ok(ExitCode::SUCCESS),

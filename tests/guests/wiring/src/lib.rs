@@ -22,7 +22,8 @@
 //! workdir:
 //!
 //! ```json
-//! {"root": "wiring-a", "host": "localhost", "configure_calls": 2,
+//! {"root": "wiring-a", "host": "localhost", "platform": "", "features": [],
+//!  "configure_calls": 2,
 //!  "required": {"key": [{"host": "...", "component": "...", "value": ...}]},
 //!  "provided": {"key": ...}}
 //! ```
@@ -167,6 +168,8 @@ fn configure(cx: &mut Configure, calls: &AtomicU32) -> Result<()> {
     let seen = json!({
         "root": cx.component(),
         "host": host.name,
+        "platform": host.platform,
+        "features": cx.features(),
         "configure_calls": calls,
         "required": required,
         "provided": provided,
