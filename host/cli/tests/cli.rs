@@ -299,7 +299,7 @@ fn check_reports_every_problem_with_file_and_line_and_exits_2() {
         "{err}"
     );
     assert!(
-        err.contains("environments/local/environment.cfg:6: attribute `port` of component `motd` must be an integer"),
+        err.contains("environments/local/environment.cfg:6: attribute `port` of component `motd` is declared int: expected an integer"),
         "{err}"
     );
     assert!(err.contains("[grants:checksums]"), "{err}");

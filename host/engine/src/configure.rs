@@ -223,14 +223,25 @@ fn unused_provides(roots: &[Configured], edges: &[Edge]) -> Vec<Problem> {
             if edges.iter().any(|e| e.provider == i && e.key == *key) {
                 continue;
             }
-            let mut problem = Problem::new(
-                None,
-                format!(
-                    "component `{}` on host `{}` provides `{key}`, but no component requires it",
-                    c.root.component, c.root.host.name
-                ),
-            );
-            if let Some(close) = berth_config::did_you_mean(key, required.iter().copied()) {
+            let (host, component) = (&c.root.host.name, &c.root.component);
+            let mut problem = if required.contains(key.as_str()) {
+                Problem::new(
+                    None,
+                    format!(
+                        "component `{component}` on host `{host}` provides `{key}`, but no require reaches it: every require of `{key}` asks for values of its own host (`same_host`)"
+                    ),
+                )
+            } else {
+                Problem::new(
+                    None,
+                    format!(
+                        "component `{component}` on host `{host}` provides `{key}`, but no component requires it"
+                    ),
+                )
+            };
+            if !required.contains(key.as_str())
+                && let Some(close) = berth_config::did_you_mean(key, required.iter().copied())
+            {
                 problem = problem.hint(format!(
                     "a component requires `{close}`: is one of the keys misspelt?"
                 ));

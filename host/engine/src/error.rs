@@ -78,14 +78,27 @@ pub enum EngineError {
 }
 
 fn render_problems(problems: &[Problem]) -> String {
+    // In the order of the file, so that the list reads top to bottom; what
+    // has no line comes after, in the order it was found.
+    let mut sorted: Vec<&Problem> = problems.iter().collect();
+    sorted.sort_by_key(|p| match p.origin.as_deref().and_then(split_origin) {
+        Some((file, line)) => (0, file.to_string(), line),
+        None => (1, String::new(), 0),
+    });
     let mut out = format!(
         "the environment has {} problem{}; nothing was changed",
         problems.len(),
         if problems.len() == 1 { "" } else { "s" }
     );
-    for p in problems {
+    for p in sorted {
         out.push_str("\n\n");
         out.push_str(&p.to_string());
     }
     out
+}
+
+/// `file:line` into its parts.
+fn split_origin(origin: &str) -> Option<(&str, usize)> {
+    let (file, line) = origin.rsplit_once(':')?;
+    Some((file, line.parse().ok()?))
 }

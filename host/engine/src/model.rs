@@ -120,10 +120,12 @@ pub fn resolve(
         }
     }
     let names: Vec<&str> = known.keys().copied().collect();
-    let unknown = |name: &str, origin: String, what: &str| {
+    // `what` is how the name appears in the file: `mtod` in a host's list,
+    // `[component:mtod]` as a section.
+    let unknown = |name: &str, origin: String, what: String| {
         let mut p = Problem::new(
             Some(origin),
-            format!("{what} `{name}` is not a component of this repository"),
+            format!("{what} is not a component of this repository"),
         );
         p = match berth_config::did_you_mean(name, names.iter().copied()) {
             Some(close) => p.hint(format!("did you mean `{close}`?")),
@@ -144,13 +146,17 @@ pub fn resolve(
             problems.push(unknown(
                 name,
                 section.origin.to_string(),
-                "[component:NAME]",
+                format!("`[component:{name}]`"),
             ));
         }
     }
     for (name, grants) in &env.grants {
         if !known.contains_key(name.as_str()) {
-            problems.push(unknown(name, grants.origin.to_string(), "[grants:NAME]"));
+            problems.push(unknown(
+                name,
+                grants.origin.to_string(),
+                format!("`[grants:{name}]`"),
+            ));
         }
     }
 
@@ -178,7 +184,11 @@ pub fn resolve(
         };
         for hc in host.components.iter().filter(|c| !c.ignore) {
             let Some(&(package, description)) = known.get(hc.name.as_str()) else {
-                problems.push(unknown(&hc.name, hc.origin.to_string(), "component"));
+                problems.push(unknown(
+                    &hc.name,
+                    hc.origin.to_string(),
+                    format!("component `{}`", hc.name),
+                ));
                 continue;
             };
             let attributes = resolve_attributes(env, description, &mut problems);
@@ -254,9 +264,9 @@ fn resolve_attributes(
                 Err(expected) => problems.push(Problem::new(
                     Some(raw.origin.to_string()),
                     format!(
-                        "attribute `{}` of component `{name}` must be {}: {expected}",
+                        "attribute `{}` of component `{name}` is declared {}: {expected}",
                         decl.name,
-                        type_phrase(decl.type_)
+                        attr_type(decl.type_)
                     ),
                 )),
             },
@@ -294,16 +304,6 @@ fn attribute_list(description: &RootDescription) -> String {
             .map(|a| a.name.as_str())
             .collect::<Vec<_>>()
             .join(", ")
-    }
-}
-
-fn type_phrase(t: AttributeType) -> &'static str {
-    match t {
-        AttributeType::String => "a string",
-        AttributeType::Int => "an integer",
-        AttributeType::Bool => "a boolean (true or false)",
-        AttributeType::List => "a list",
-        AttributeType::Map => "a map",
     }
 }
 

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod examples;
+mod golden;
 mod limits;
 mod model;
 mod provide;

@@ -42,7 +42,7 @@ fn an_override_of_the_wrong_type_names_file_line_attribute_and_type() {
         .error();
     assert!(
         error
-            .contains("environment.cfg:5: attribute `port` of component `motd` must be an integer"),
+            .contains("environment.cfg:5: attribute `port` of component `motd` is declared int: expected an integer"),
         "{error}"
     );
     assert!(error.contains("eighty"), "{error}");
