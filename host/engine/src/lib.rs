@@ -84,6 +84,8 @@ pub struct Loaded {
     pub roots: Vec<model::Root>,
     /// The runtime that loaded the packages.
     pub runtime: Runtime,
+    /// The platform that overrides every host's (`--platform`).
+    pub platform: Option<String>,
 }
 
 /// Loads the environment and every package, and checks them against each
@@ -137,6 +139,7 @@ pub fn load_packages(
         packages,
         roots,
         runtime,
+        platform: options.platform.clone(),
     })
 }
 

@@ -77,6 +77,30 @@ fn attr_type(t: AttributeType) -> AttrType {
     }
 }
 
+/// A host as the components see it. `platform` (the CLI's `--platform`)
+/// wins over the host's platform, which wins over the environment's.
+pub fn host_info(env: &Environment, host: &berth_config::Host, platform: Option<&str>) -> HostInfo {
+    HostInfo {
+        name: host.name.clone(),
+        fqdn: host.fqdn.clone(),
+        platform: platform
+            .map(str::to_owned)
+            .or_else(|| host.platform.clone())
+            .or_else(|| env.platform.clone())
+            .unwrap_or_default(),
+        service_user: host
+            .service_user
+            .clone()
+            .or_else(|| env.service_user.clone())
+            .unwrap_or_default(),
+        data: host
+            .data
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
+}
+
 /// Checks the environment against the components' descriptions and resolves
 /// every (host, root component) pair. Reports every problem at once.
 ///
@@ -163,25 +187,7 @@ pub fn resolve(
     let mut roots = Vec::new();
     let mut checked_grants = std::collections::BTreeSet::new();
     for host in env.hosts.iter().filter(|h| !h.ignore) {
-        let info = HostInfo {
-            name: host.name.clone(),
-            fqdn: host.fqdn.clone(),
-            platform: platform
-                .map(str::to_owned)
-                .or_else(|| host.platform.clone())
-                .or_else(|| env.platform.clone())
-                .unwrap_or_default(),
-            service_user: host
-                .service_user
-                .clone()
-                .or_else(|| env.service_user.clone())
-                .unwrap_or_default(),
-            data: host
-                .data
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        };
+        let info = host_info(env, host, platform);
         for hc in host.components.iter().filter(|c| !c.ignore) {
             let Some(&(package, description)) = known.get(hc.name.as_str()) else {
                 problems.push(unknown(

@@ -143,39 +143,21 @@ impl ModelView {
 /// The model of a resolved and configured environment.
 pub fn view(loaded: &Loaded, plan: &Plan) -> ModelView {
     let env = &loaded.environment;
-    let mut hosts: Vec<HostView> = Vec::new();
-    for root in &loaded.roots {
-        if hosts.iter().any(|h| h.name == root.host.name) {
-            continue;
-        }
-        hosts.push(HostView {
-            name: root.host.name.clone(),
-            fqdn: root.host.fqdn.clone(),
-            platform: root.host.platform.clone(),
-            service_user: root.host.service_user.clone(),
-            data: root.host.data.iter().cloned().collect(),
-        });
-    }
-    // Hosts without components still belong to the model.
-    for host in env.hosts.iter().filter(|h| !h.ignore) {
-        if !hosts.iter().any(|h| h.name == host.name) {
-            hosts.push(HostView {
-                name: host.name.clone(),
-                fqdn: host.fqdn.clone(),
-                platform: host
-                    .platform
-                    .clone()
-                    .or_else(|| env.platform.clone())
-                    .unwrap_or_default(),
-                service_user: host
-                    .service_user
-                    .clone()
-                    .or_else(|| env.service_user.clone())
-                    .unwrap_or_default(),
-                data: host.data.clone(),
-            });
-        }
-    }
+    let hosts: Vec<HostView> = env
+        .hosts
+        .iter()
+        .filter(|h| !h.ignore)
+        .map(|host| {
+            let info = crate::model::host_info(env, host, loaded.platform.as_deref());
+            HostView {
+                name: info.name,
+                fqdn: info.fqdn,
+                platform: info.platform,
+                service_user: info.service_user,
+                data: info.data.into_iter().collect(),
+            }
+        })
+        .collect();
     let order: Vec<String> = plan.roots.iter().map(|c| c.root.id()).collect();
     let roots = loaded
         .roots
