@@ -2,7 +2,8 @@
 //! (`components/`) from source into real components, and writes
 //! `$OUT_DIR/guests.rs` with one constant per component holding its absolute
 //! path (`PROBE`, `SPIN`, `HOG`, `CALLS`, `WASI_ENV`, `HELLO`, `MOTD`,
-//! `CHECKSUMS`).
+//! `CHECKSUMS`, and the Python packages `PY_PROBE` and `GREETER`, built
+//! with componentize-py).
 //!
 //! Fails when no toolchain can build guests (saying what to install), when a
 //! guest does not build, and when a constant is used by no file under
@@ -32,6 +33,7 @@ fn run() -> Result<(), String> {
         repo.join("components"),
         repo.join("sdk/rust/Cargo.toml"),
         repo.join("sdk/rust/src"),
+        repo.join("sdk/python"),
         repo.join("wit"),
         tests.join("tests"),
     ] {
@@ -76,6 +78,56 @@ fn run() -> Result<(), String> {
             names.push(name);
         }
     }
+    // Python packages (a folder with a `component.py`) of both folders,
+    // built with componentize-py when their sources changed.
+    let mut componentize_py = None;
+    for (folder, what) in [
+        (tests.join("guests"), "Python test guest"),
+        (repo.join("components"), "Python example component"),
+    ] {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&folder)
+            .map_err(|e| format!("cannot list `{}`: {e}", folder.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| berth_build::is_python_package(p))
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            let package = dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| format!("the folder `{}` is not UTF-8", dir.display()))?
+                .to_owned();
+            let wasm = guests_out.join(format!("{package}.wasm"));
+            if berth_build::python_stale(&dir, &wasm) {
+                let program = match &componentize_py {
+                    Some(p) => p,
+                    None => componentize_py
+                        .insert(berth_build::detect_componentize_py().map_err(|e| e.to_string())?),
+                };
+                berth_build::build_python(
+                    &dir,
+                    &package,
+                    &guests_out,
+                    &target_dir.join("python"),
+                    program,
+                    &mut progress,
+                )
+                .map_err(|e| error_chain(&e))?;
+            }
+            let name = package.to_uppercase().replace('-', "_");
+            let path = wasm
+                .to_str()
+                .ok_or_else(|| format!("the path `{}` is not UTF-8", wasm.display()))?;
+            let _ = writeln!(
+                consts,
+                "/// The {what} `{package}`, built from `{}`.\npub const {name}: &str = {path:?};",
+                dir.display(),
+            );
+            names.push(name);
+        }
+    }
+
     std::fs::write(out_dir.join("guests.rs"), consts).map_err(|e| {
         format!(
             "cannot write `{}`: {e}",

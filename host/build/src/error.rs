@@ -16,6 +16,13 @@ pub enum BuildError {
         hint: String,
     },
 
+    /// A Python package is to be built and componentize-py is not installed.
+    #[error("componentize-py is needed to build Python components: {hint}")]
+    NoComponentizePy {
+        /// What to run to get it.
+        hint: String,
+    },
+
     /// A program (cargo) could not be started.
     #[error("cannot run `{command}` for workspace `{workspace}`")]
     Spawn {
@@ -28,7 +35,8 @@ pub enum BuildError {
         source: io::Error,
     },
 
-    /// Cargo ran and failed; `tail` holds the end of its output.
+    /// Cargo (or componentize-py) ran and failed; `tail` holds the end of
+    /// its output.
     #[error("`{command}` failed for workspace `{workspace}` ({status}):\n{tail}")]
     Cargo {
         /// The guest workspace.

@@ -31,18 +31,27 @@
 //! (`-Zbuild-std`) and links with `wasm-component-ld`, which emits a component
 //! directly.
 //!
+//! Python packages (a folder with a `component.py` using `sdk/python`) are
+//! built with componentize-py by [`build_python`], which also stamps the API
+//! version the Python SDK implements.
+//!
 //! This crate has no wasm runtime: it only builds and inspects bytes.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod cargo;
 mod error;
+mod python;
 mod stale;
 mod toolchain;
 mod wasm;
 
 pub use cargo::{Built, build_workspace};
 pub use error::BuildError;
+pub use python::{
+    COMPONENTIZE_PY_VERSION, PYTHON_API_VERSION, PYTHON_ENTRY, build_python,
+    detect_componentize_py, is_python_package, python_install_hint, python_stale, with_api_version,
+};
 pub use stale::stale;
 pub use toolchain::{Toolchain, detect, install_hint};
 pub use wasm::{api_version, componentize, custom_section, is_component};

@@ -1,5 +1,7 @@
 //! The deployment repository: where its component packages are, and
-//! building the ones that are kept as source.
+//! building the ones that are kept as source (Rust crates of the cargo
+//! workspace `components/`, and Python packages: folders with a
+//! `component.py`).
 
 use crate::EngineError;
 use crate::event::{Event, Reporter};
@@ -12,6 +14,9 @@ pub enum Origin {
     Source,
     /// A `.wasm` file kept in `components/<name>/`.
     Prebuilt,
+    /// A Python package (`components/<name>/component.py`), built with
+    /// componentize-py into `.berth/build/`.
+    Python,
 }
 
 /// One component package of the repository.
@@ -92,6 +97,13 @@ impl Repository {
                     name,
                     origin: Origin::Source,
                 });
+            } else if berth_build::is_python_package(&path) {
+                packages.push(PackageDir {
+                    wasm: self.build_dir().join(format!("{name}.wasm")),
+                    defdir: path,
+                    name,
+                    origin: Origin::Python,
+                });
             } else if let Some(wasm) = single_wasm(&path) {
                 packages.push(PackageDir {
                     wasm,
@@ -113,13 +125,59 @@ impl Repository {
             .iter()
             .any(|p| p.origin == Origin::Source && berth_build::stale(&p.defdir, &p.wasm));
         if stale {
-            self.build(reporter)?;
+            self.build_rust(reporter)?;
+        }
+        for p in &packages {
+            if p.origin == Origin::Python && berth_build::python_stale(&p.defdir, &p.wasm) {
+                self.build_python(p, reporter)?;
+            }
         }
         Ok(())
     }
 
-    /// Builds every source package in `components/`.
+    /// Builds every source package in `components/`: the cargo workspace's
+    /// Rust crates, then the Python packages.
     pub fn build(&self, reporter: &dyn Reporter) -> Result<Vec<PathBuf>, EngineError> {
+        let packages = self.packages()?;
+        let mut built = Vec::new();
+        if packages.iter().any(|p| p.origin == Origin::Source) {
+            built = self.build_rust(reporter)?;
+        }
+        for p in packages.iter().filter(|p| p.origin == Origin::Python) {
+            built.push(self.build_python(p, reporter)?);
+        }
+        Ok(built)
+    }
+
+    /// Builds one Python package with componentize-py.
+    fn build_python(
+        &self,
+        package: &PackageDir,
+        reporter: &dyn Reporter,
+    ) -> Result<PathBuf, EngineError> {
+        reporter.report(&Event::Building {
+            workspace: package.defdir.display().to_string(),
+        });
+        let componentize_py =
+            berth_build::detect_componentize_py().map_err(|e| EngineError::Build(e.to_string()))?;
+        let built = berth_build::build_python(
+            &package.defdir,
+            &package.name,
+            &self.build_dir(),
+            &self.target_dir().join("python"),
+            &componentize_py,
+            &mut |line| {
+                reporter.report(&Event::BuildOutput {
+                    line: line.to_string(),
+                })
+            },
+        )
+        .map_err(|e| EngineError::Build(e.to_string()))?;
+        Ok(built.wasm)
+    }
+
+    /// Builds the cargo workspace `components/`.
+    fn build_rust(&self, reporter: &dyn Reporter) -> Result<Vec<PathBuf>, EngineError> {
         let workspace = self.components_dir();
         reporter.report(&Event::Building {
             workspace: workspace.display().to_string(),

@@ -8,6 +8,7 @@ mod golden;
 mod limits;
 mod model;
 mod provide;
+mod python;
 mod readme;
 mod sandbox;
 mod schedule;

@@ -1,0 +1,267 @@
+//! The Python example `greeter` and the Python test guest `py-probe`, built
+//! with componentize-py and berth's Python SDK, go through the checks of the
+//! Rust examples: first deploy, converged redeploy, predict, sandbox escapes
+//! refused; `print` goes to the log; the compile cache makes loading fast.
+
+use berth_engine::event::Outcome;
+use berth_runtime::{CacheOutcome, Runtime, RuntimeOptions};
+use berth_tests::{GREETER, PY_PROBE, TestRepo, snapshot};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const LOCAL: &str = "\
+[environment]
+connect_method = local
+timeout = 60
+
+[hosts]
+localhost = greeter
+
+[host:localhost]
+data-role = workstation
+
+[component:greeter]
+visitors = alice, bob
+";
+
+/// A repository with the built `greeter` and its template (not its
+/// `component.py`: the package is taken as prebuilt).
+fn greeter() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.component("greeter", GREETER).env("local", LOCAL);
+    let template = berth_tests::component_dir("greeter").join("greeting.j2");
+    std::fs::copy(template, repo.join("components/greeter/greeting.j2")).unwrap();
+    repo
+}
+
+#[test]
+fn the_python_component_carries_the_api_version_and_describes_itself() {
+    let bytes = std::fs::read(GREETER).unwrap();
+    assert_eq!(
+        berth_runtime::api_version(&bytes).unwrap().as_deref(),
+        Some(berth_runtime::API_VERSION)
+    );
+    let runtime = Runtime::new(RuntimeOptions {
+        cache_dir: Some(berth_tests::cache_dir()),
+        ..RuntimeOptions::default()
+    })
+    .unwrap();
+    let package = runtime.load(Path::new(GREETER)).unwrap();
+    let d = &package.description;
+    assert_eq!((d.name.as_str(), d.version.as_str()), ("greeter", "0.1.0"));
+    assert_eq!(d.roots.len(), 1);
+    let root = &d.roots[0];
+    assert_eq!(root.name, "greeter");
+    assert!(root.doc.contains("greeting.j2"), "{}", root.doc);
+    let attributes: Vec<(&str, Option<&str>)> = root
+        .attributes
+        .iter()
+        .map(|a| (a.name.as_str(), a.default.as_deref()))
+        .collect();
+    assert_eq!(
+        attributes,
+        [
+            ("greeting", Some("\"Hello\"")),
+            ("visitors", Some("[\"world\"]")),
+            ("excited", Some("false")),
+        ]
+    );
+    assert!(root.needs.paths.is_empty() && root.needs.commands.is_empty());
+}
+
+#[test]
+fn first_deploy_writes_the_greeting_and_the_second_changes_nothing() {
+    let repo = greeter();
+    let first = repo.deploy("local");
+    let summary = first.summary();
+    assert_eq!(summary.failed, 0, "{summary:#?}\n{:#?}", first.logs());
+    // The folder, the custom step, the templated file.
+    assert_eq!(summary.changed, 3, "{:#?}", first.steps());
+
+    let work = repo.workdir("greeter");
+    let greeting = std::fs::read_to_string(work.join("greeter/greeting.txt")).unwrap();
+    assert_eq!(
+        greeting,
+        "Hello, alice.\nHello, bob.\n-- localhost (workstation), environment local\n"
+    );
+    let visitors: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(work.join("greeter/visitors.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        visitors,
+        serde_json::json!({"greeting": "Hello", "visitors": ["alice", "bob"]})
+    );
+    // `print` in update went to the log, attributed to the component.
+    assert!(
+        first
+            .logs()
+            .contains(&"greeter: greeter: greeted 2 visitor(s)".to_owned()),
+        "{:#?}",
+        first.logs()
+    );
+
+    let before = snapshot(&repo.join("work"));
+    let second = repo.deploy("local");
+    let summary = second.summary();
+    assert_eq!(summary.failed, 0, "{:#?}", second.steps());
+    assert_eq!(summary.changed, 0, "{:#?}", second.steps());
+    assert_eq!(summary.unchanged, 3);
+    assert_eq!(
+        snapshot(&repo.join("work")),
+        before,
+        "a converged run touched files"
+    );
+}
+
+#[test]
+fn predict_shows_the_diff_and_changes_nothing() {
+    let repo = greeter();
+    assert_eq!(repo.deploy("local").summary().failed, 0);
+    repo.env(
+        "local",
+        &format!("{LOCAL}greeting = Good morning\nexcited = true\n"),
+    );
+    let before = snapshot(&repo.join("work"));
+
+    let predicted = repo.predict("local");
+    let summary = predicted.summary();
+    assert!(summary.predict);
+    assert_eq!(summary.failed, 0, "{:#?}", predicted.steps());
+    assert_eq!(summary.changed, 2, "{:#?}", predicted.steps());
+    match predicted.step("greeting") {
+        Outcome::WouldChange { diff, .. } => {
+            let diff = diff.as_deref().expect("a diff");
+            assert!(diff.contains("-Hello, alice."), "{diff}");
+            assert!(diff.contains("+Good morning, alice!"), "{diff}");
+        }
+        other => panic!("expected a predicted change, got {other:?}"),
+    }
+    match predicted.step("visitors") {
+        Outcome::WouldChange { reason, .. } => {
+            assert!(reason.contains("lists other visitors"), "{reason}")
+        }
+        other => panic!("expected a predicted change, got {other:?}"),
+    }
+    assert_eq!(
+        snapshot(&repo.join("work")),
+        before,
+        "predict changed files"
+    );
+
+    let applied = repo.deploy("local");
+    assert_eq!(applied.summary().changed, 2, "{:#?}", applied.steps());
+    let greeting =
+        std::fs::read_to_string(repo.workdir("greeter").join("greeter/greeting.txt")).unwrap();
+    assert!(greeting.starts_with("Good morning, alice!\n"), "{greeting}");
+}
+
+#[test]
+fn a_wrongly_typed_override_fails_in_configure_naming_the_attribute() {
+    let repo = greeter();
+    repo.env("local", &format!("{LOCAL}excited = maybe\n"));
+    let run = repo.deploy("local");
+    let text = match &run.result {
+        Ok(summary) => format!("{summary:#?}"),
+        Err(e) => e.to_string(),
+    };
+    assert!(text.contains("excited"), "{text}");
+    assert!(!repo.join("work/greeter/greeter").exists());
+}
+
+#[test]
+fn sandbox_escapes_from_python_are_refused() {
+    let escape = Path::new("/tmp/berth-py-probe-escape");
+    let _ = std::fs::remove_file(escape);
+    let repo = TestRepo::new();
+    repo.component("py-probe", PY_PROBE).env(
+        "local",
+        "[environment]\nconnect_method = local\ntimeout = 60\n\n[hosts]\nlocalhost = py-probe\n",
+    );
+    let outside = repo.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("x"), "secret\n").unwrap();
+    let outside_before = snapshot(&outside);
+
+    let run = repo.deploy("local");
+    let summary = run.summary();
+    assert_eq!(summary.failed, 0, "{summary:#?}\n{:#?}", run.logs());
+    let report: Vec<serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(repo.workdir("py-probe").join("report.json")).unwrap(),
+    )
+    .unwrap();
+    let outcome = |what: &str| {
+        report
+            .iter()
+            .find(|r| r["what"] == what)
+            .unwrap_or_else(|| panic!("no `{what}` in {report:#?}"))
+            .clone()
+    };
+    // Python's own file access sees nothing: WASI has no preopens.
+    for what in ["open /etc/passwd", "open for writing", "listdir /"] {
+        let r = outcome(what);
+        assert!(r.get("ok").is_none(), "{what}: {r}");
+        assert!(
+            r["error"] == "FileNotFoundError"
+                || r["error"] == "PermissionError"
+                || r["error"] == "OSError",
+            "{what}: {r}"
+        );
+    }
+    assert_eq!(outcome("environ")["ok"], serde_json::json!({}));
+    // berth's fs import refuses paths outside the grants, with typed errors.
+    let r = outcome("fs.read ../x");
+    assert_eq!(r["error"], "Invalid", "{r}");
+    assert!(r["message"].as_str().unwrap().contains("../x"), "{r}");
+    let r = outcome("fs.read /etc/passwd");
+    assert_eq!(r["error"], "Denied", "{r}");
+    assert!(
+        r["message"].as_str().unwrap().contains("/etc/passwd"),
+        "{r}"
+    );
+    assert_eq!(outcome("fs.write ../escape.txt")["error"], "Invalid");
+    let r = outcome("process.run");
+    assert_eq!(r["error"], "Denied", "{r}");
+    assert!(
+        r["message"].as_str().unwrap().contains("commands = cat"),
+        "{r}"
+    );
+    // Reading the filesystem in configure is refused as well.
+    let r = outcome("fs.read in configure");
+    assert_eq!(r["error"], "Invalid", "{r}");
+    assert!(
+        r["message"].as_str().unwrap().contains("during configure"),
+        "{r}"
+    );
+    let log = run.logs().join("\n");
+    assert!(log.contains("py-probe: printed to stdout"), "{log}");
+    assert!(log.contains("py-probe: written with berth.log"), "{log}");
+
+    assert!(!escape.exists(), "a file was written outside the sandbox");
+    assert!(!repo.join("work/escape.txt").exists());
+    assert_eq!(snapshot(&outside), outside_before);
+}
+
+/// Loads `wasm` with a fresh runtime on `cache`: the time and whether the
+/// compiled code came from the cache.
+fn load(wasm: &str, cache: &Path) -> (Duration, CacheOutcome) {
+    let runtime = Runtime::new(RuntimeOptions {
+        cache_dir: Some(cache.to_owned()),
+        ..RuntimeOptions::default()
+    })
+    .unwrap();
+    let start = Instant::now();
+    let package = runtime.load(Path::new(wasm)).unwrap();
+    (start.elapsed(), package.cache)
+}
+
+#[test]
+fn the_compile_cache_makes_the_second_load_fast() {
+    let cache = tempfile::tempdir().unwrap();
+    let (cold, outcome) = load(GREETER, cache.path());
+    assert_eq!(outcome, CacheOutcome::Compiled);
+    let (cached, outcome) = load(GREETER, cache.path());
+    assert_eq!(outcome, CacheOutcome::Hit);
+    eprintln!("greeter (componentize-py): cold load {cold:?}, cached load {cached:?}");
+    assert!(cached * 10 < cold, "cold {cold:?}, cached {cached:?}");
+    assert!(cached < Duration::from_secs(2), "cached {cached:?}");
+}
