@@ -6,6 +6,7 @@
 //! atomically (temporary file, then rename), so concurrent runs and
 //! interrupted runs never leave a half-written entry behind.
 
+use sha2::Digest as _;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,45 @@ impl Cache {
         Some(dir.join(format!("{sha256}-{:016x}.cwasm", self.compat)))
     }
 
+    /// The compiled component for `sha256`, when the cache holds a usable one.
+    pub(crate) fn cached(&self, engine: &Engine, sha256: &str) -> Option<Component> {
+        let entry = self.entry(sha256)?;
+        deserialize(engine, &entry).ok()
+    }
+
+    /// The digest and API version recorded for `path`, if the file is still
+    /// the one they were computed from (same size, modification time and
+    /// inode). Anything unreadable or different is simply not remembered.
+    pub(crate) fn remembered(&self, path: &Path) -> Option<Digest> {
+        let memo = self.memo(path)?;
+        let text = std::fs::read_to_string(memo).ok()?;
+        let mut fields = text.split_whitespace();
+        let (identity, sha256, api_version) = (fields.next()?, fields.next()?, fields.next()?);
+        (identity == file_identity(path)?).then(|| Digest {
+            sha256: sha256.to_string(),
+            api_version: api_version.to_string(),
+        })
+    }
+
+    /// Records the digest and API version of `path` for [`Cache::remembered`].
+    pub(crate) fn remember(&self, path: &Path, sha256: &str, api_version: &str) {
+        let (Some(memo), Some(identity)) = (self.memo(path), file_identity(path)) else {
+            return;
+        };
+        // A memo that cannot be written only costs a hash on the next run.
+        let _ = store(
+            &memo,
+            format!("{identity} {sha256} {api_version}\n").as_bytes(),
+        );
+    }
+
+    fn memo(&self, path: &Path) -> Option<PathBuf> {
+        let dir = self.dir.as_ref()?;
+        let canonical = std::fs::canonicalize(path).ok()?;
+        let key = sha2::Sha256::digest(canonical.as_os_str().as_encoded_bytes());
+        Some(dir.join("digests").join(hex::encode(&key[..16])))
+    }
+
     /// Loads the compiled component from the cache, or compiles and stores it.
     pub(crate) fn load(
         &self,
@@ -67,6 +107,27 @@ impl Cache {
         }
         Ok((component, CacheOutcome::Compiled))
     }
+}
+
+/// What [`Cache::remembered`] knows about a file.
+#[derive(Debug)]
+pub(crate) struct Digest {
+    pub(crate) sha256: String,
+    pub(crate) api_version: String,
+}
+
+/// Size, modification time (ns) and inode: what changes when a file is
+/// rewritten or replaced.
+fn file_identity(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    Some(format!(
+        "{}:{}.{}:{}",
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ino()
+    ))
 }
 
 #[allow(unsafe_code)]

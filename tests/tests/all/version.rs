@@ -87,6 +87,7 @@ fn a_second_load_takes_the_compiled_code_from_the_cache() {
     let entries: Vec<_> = std::fs::read_dir(cache.path())
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
         .collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
     let name = entries[0]
@@ -117,4 +118,28 @@ fn a_second_load_takes_the_compiled_code_from_the_cache() {
     assert_eq!(third.cache, CacheOutcome::Compiled);
     let fourth = Runtime::new(options).unwrap().load(HELLO.as_ref()).unwrap();
     assert_eq!(fourth.cache, CacheOutcome::Hit);
+}
+
+#[test]
+fn a_replaced_file_is_checked_again_not_trusted_from_memory() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hello.wasm");
+    std::fs::copy(HELLO, &file).unwrap();
+    let options = RuntimeOptions {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..RuntimeOptions::default()
+    };
+    let first = Runtime::new(options.clone()).unwrap().load(&file).unwrap();
+    // Unchanged: taken from the cache (and not even read).
+    let again = Runtime::new(options.clone()).unwrap().load(&file).unwrap();
+    assert_eq!(again.cache, berth_runtime::CacheOutcome::Hit);
+    assert_eq!(again.sha256, first.sha256);
+
+    // Replaced by a file of another API version: refused, not remembered.
+    let replacement = dir.path().join("new.wasm");
+    std::fs::write(&replacement, restamped("9.9.9")).unwrap();
+    std::fs::rename(&replacement, &file).unwrap();
+    let error = Runtime::new(options).unwrap().load(&file).unwrap_err().to_string();
+    assert!(error.contains("built for berth API 9.9.9"), "{error}");
 }
