@@ -1,9 +1,8 @@
 //! Builds the test guests (`tests/guests/`) and the example components
 //! (`components/`) from source into real components, and writes
 //! `$OUT_DIR/guests.rs` with one constant per component holding its absolute
-//! path (`PROBE`, `SPIN`, `HOG`, `CALLS`, `WASI_ENV`, `HELLO`, `MOTD`,
-//! `CHECKSUMS`, and the Python packages `PY_PROBE` and `GREETER`, built
-//! with componentize-py).
+//! path, named after the package in upper case (`PROBE`, `WIRING`, `HELLO`,
+//! …; Python packages such as `GREETER` are built with componentize-py).
 //!
 //! Fails when no toolchain can build guests (saying what to install), when a
 //! guest does not build, and when a constant is used by no file under
