@@ -54,7 +54,6 @@ class Greeter(Component):
             mode=0o644,
             label="greeting",
         )
-        self.provide("greeting", self.greeting)
         berth.log.debug("greeter: {} visitors".format(len(self.visitors)))
 
 
