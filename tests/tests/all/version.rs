@@ -140,6 +140,10 @@ fn a_replaced_file_is_checked_again_not_trusted_from_memory() {
     let replacement = dir.path().join("new.wasm");
     std::fs::write(&replacement, restamped("9.9.9")).unwrap();
     std::fs::rename(&replacement, &file).unwrap();
-    let error = Runtime::new(options).unwrap().load(&file).unwrap_err().to_string();
+    let error = Runtime::new(options)
+        .unwrap()
+        .load(&file)
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("built for berth API 9.9.9"), "{error}");
 }
