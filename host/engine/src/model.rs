@@ -67,7 +67,8 @@ pub fn environment_info(env: &Environment) -> EnvironmentInfo {
     }
 }
 
-fn attr_type(t: AttributeType) -> AttrType {
+/// The environment-side name of a declared attribute type (`string`, `int`, …).
+pub fn attr_type(t: AttributeType) -> AttrType {
     match t {
         AttributeType::String => AttrType::String,
         AttributeType::Int => AttrType::Int,
@@ -313,7 +314,8 @@ fn attribute_list(description: &RootDescription) -> String {
     }
 }
 
-fn access_word(a: Access) -> &'static str {
+/// How an access is written in `[grants:NAME]`: `ro` or `rw`.
+pub fn access_word(a: Access) -> &'static str {
     match a {
         Access::Read => "ro",
         Access::ReadWrite => "rw",

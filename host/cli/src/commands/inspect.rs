@@ -1,7 +1,7 @@
 //! `berth inspect FILE.wasm`.
 
 use crate::cli::Format;
-use berth_runtime::wit::{Access, AttributeType};
+use berth_engine::model::{access_word, attr_type};
 use berth_runtime::{Runtime, RuntimeOptions};
 use std::path::Path;
 use std::process::ExitCode;
@@ -20,7 +20,7 @@ pub fn run(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
                     "doc": r.doc,
                     "attributes": r.attributes.iter().map(|a| serde_json::json!({
                         "name": a.name,
-                        "type": type_name(a.type_),
+                        "type": attr_type(a.type_).as_str(),
                         "default": a.default.as_deref().and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok()),
                         "doc": a.doc,
                     })).collect::<Vec<_>>(),
@@ -64,7 +64,7 @@ pub fn run(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
                     .as_deref()
                     .map(|d| format!(" = {d}"))
                     .unwrap_or_else(|| " (required)".to_string());
-                println!("    {}: {}{default}", a.name, type_name(a.type_));
+                println!("    {}: {}{default}", a.name, attr_type(a.type_).as_str());
                 if !a.doc.is_empty() {
                     println!("        {}", a.doc);
                 }
@@ -83,21 +83,4 @@ pub fn run(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn type_name(t: AttributeType) -> &'static str {
-    match t {
-        AttributeType::String => "string",
-        AttributeType::Int => "int",
-        AttributeType::Bool => "bool",
-        AttributeType::List => "list",
-        AttributeType::Map => "map",
-    }
-}
-
-fn access_word(a: Access) -> &'static str {
-    match a {
-        Access::Read => "ro",
-        Access::ReadWrite => "rw",
-    }
 }
