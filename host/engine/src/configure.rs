@@ -18,6 +18,9 @@ pub struct Configured {
     pub root: Root,
     /// Its instance, kept for verify and update of custom steps.
     pub instance: Option<Instance>,
+    /// The programs it may run, resolved once; its built-in command steps
+    /// use the same set as its instance.
+    pub programs: Arc<berth_sandbox::Programs>,
     /// The step list configure returned.
     pub steps: Vec<Step>,
     /// Why it failed, when it did.

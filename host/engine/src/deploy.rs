@@ -6,6 +6,7 @@ use crate::event::{Event, Outcome, Reporter, Summary};
 use berth_resources as res;
 use berth_runtime::wit::{self, FileContent, Resource, StepContext, TemplateBody, Verdict};
 use berth_sandbox::{Programs, Sandbox};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How the walk behaves.
@@ -176,7 +177,7 @@ struct Walk<'a> {
 struct RootContext {
     sandbox: Sandbox,
     read_only: Sandbox,
-    programs: Programs,
+    programs: Arc<Programs>,
     globals: serde_json::Value,
     templates: res::Templates,
     workdir_ready: bool,
@@ -197,7 +198,7 @@ impl Walk<'_> {
         } else {
             sandbox
         };
-        let programs = Programs::new(&root.commands).map_err(|e| e.to_string())?;
+        let programs = c.programs.clone();
         let mut cx = RootContext {
             read_only: sandbox.read_only(),
             sandbox: sandbox.clone(),

@@ -161,6 +161,7 @@ pub fn plan(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, Engine
                 configured.push(Configured {
                     root: root.clone(),
                     instance: None,
+                    programs: Arc::new(berth_sandbox::Programs::none()),
                     steps: Vec::new(),
                     failed: Some(e.to_string()),
                 });
@@ -180,7 +181,7 @@ pub fn plan(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, Engine
         let (instance, failed) = match loaded.packages[root.package].instantiate(
             &root.component,
             m,
-            programs,
+            programs.clone(),
             loaded.environment.timeout,
             log,
         ) {
@@ -190,6 +191,7 @@ pub fn plan(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, Engine
         configured.push(Configured {
             root: root.clone(),
             instance,
+            programs,
             steps: Vec::new(),
             failed,
         });
