@@ -222,7 +222,7 @@ pub(crate) fn build(
         grants: BTreeMap::new(),
         resolver: BTreeMap::new(),
         require_v4: IpRequirement::Required,
-        require_v6: IpRequirement::Optional,
+        require_v6: IpRequirement::Forbidden,
     };
     let sections = doc
         .sections
@@ -283,6 +283,7 @@ fn environment_section(
 ) -> Result<(), ConfigError> {
     const NAME: &str = "environment";
     let mut target_directory: Option<(String, &Entry)> = None;
+    let mut last_requirement: Option<&Entry> = None;
     for entry in section.map(|s| s.entries.as_slice()).unwrap_or_default() {
         match entry.key.as_str() {
             "connect_method" => {
@@ -341,11 +342,22 @@ fn environment_section(
                 } else {
                     env.require_v6 = requirement;
                 }
+                last_requirement = Some(entry);
             }
             // Read (and removed) before substitution, by `extends.rs`.
             "extends" => {}
             _ => return Err(unknown_key(entry, NAME, &ENVIRONMENT_KEYS)),
         }
+    }
+    if let Some(entry) = last_requirement
+        && env.require_v4 == IpRequirement::Forbidden
+        && env.require_v6 == IpRequirement::Forbidden
+    {
+        return Err(ConfigError::at(
+            &entry.origin,
+            "`require_v4` and `require_v6` are both `false`: addresses could not be listened on",
+        )
+        .with_hint("set one of them to `true` or `optional` (the defaults are `require_v4 = true`, `require_v6 = false`)"));
     }
 
     env.target_directory = match (env.connect_method, target_directory) {
@@ -913,13 +925,17 @@ mod tests {
     fn ip_requirements() {
         let env = load_ok("");
         assert_eq!(env.require_v4, IpRequirement::Required);
-        assert_eq!(env.require_v6, IpRequirement::Optional);
+        assert_eq!(env.require_v6, IpRequirement::Forbidden);
         let env = load_ok("[environment]\nrequire_v4 = optional\nrequire_v6 = true\n");
         assert_eq!(env.require_v4, IpRequirement::Optional);
         assert_eq!(env.require_v6, IpRequirement::Required);
         let env = load_ok("[environment]\nrequire_v4 = no\nrequire_v6 = Optional\n");
         assert_eq!(env.require_v4, IpRequirement::Forbidden);
         assert_eq!(env.require_v6, IpRequirement::Optional);
+        assert_eq!(
+            load_err("[environment]\nrequire_v4 = false\n"),
+            "F:2: `require_v4` and `require_v6` are both `false`: addresses could not be listened on\n  hint: set one of them to `true` or `optional` (the defaults are `require_v4 = true`, `require_v6 = false`)"
+        );
         assert_eq!(
             load_err("[environment]\nrequire_v6 = optinal\n"),
             "F:2: invalid value `optinal` for `require_v6` in [environment]: expected `true`, `false` or `optional`\n  hint: did you mean `optional`?"

@@ -89,7 +89,7 @@ pub struct Environment {
     /// [`IpRequirement::Required`] by default, as in batou.
     pub require_v4: IpRequirement,
     /// `require_v6`: whether an address must resolve to an IPv6 address;
-    /// [`IpRequirement::Optional`] by default.
+    /// [`IpRequirement::Forbidden`] by default, as in batou.
     pub require_v6: IpRequirement,
 }
 
