@@ -17,8 +17,9 @@ struct Database;
 
 impl Component for Database {
     const NAME: &'static str = "database";
-    const DOC: &'static str = "Writes `database.conf` (listen address and port) and provides \
-         its address as `database`: `{\"host\": <host fqdn>, \"port\": <port>}`.";
+    const DOC: &'static str = "Writes `database.conf` (the IPv4 addresses of the host's fqdn, \
+         resolved through the environment's [resolver] or DNS, and the port) and provides its \
+         address as `database`: `{\"host\": <host fqdn>, \"port\": <port>}`.";
 
     fn attributes() -> Vec<Attribute> {
         vec![
@@ -35,6 +36,9 @@ impl Component for Database {
         let port: u16 = cx.attribute("port")?;
         let name: String = cx.attribute("name")?;
         let host = cx.host();
+        // As batou's `Address(self.host.fqdn, port)`: clients connect to the
+        // name, the server listens on what it resolves to.
+        let address = cx.resolve(&format!("{}:{port}", host.fqdn))?;
         cx.provide(
             "database",
             &Address {
@@ -47,7 +51,7 @@ impl Component for Database {
                 .text(format!(
                     "# Written by berth's example component `database`.\n\
                      listen_addresses = '{}'\nport = {port}\ndatabase = '{name}'\n",
-                    host.fqdn
+                    address.ipv4.join(", ")
                 ))
                 .mode(0o644)
                 .label("database configuration"),

@@ -17,6 +17,7 @@
 //! # }
 //! ```
 
+pub mod address;
 pub mod configure;
 pub mod deploy;
 mod error;
@@ -86,6 +87,8 @@ pub struct Loaded {
     pub runtime: Runtime,
     /// The platform that overrides every host's (`--platform`).
     pub platform: Option<String>,
+    /// Address resolution as the environment configures it.
+    pub addresses: Arc<address::Addresses>,
 }
 
 /// Loads the environment and every package, and checks them against each
@@ -130,8 +133,15 @@ pub fn load_packages(
         });
         packages.push(package);
     }
-    let roots = model::resolve(&environment, &dirs, &packages, options.platform.as_deref())
-        .map_err(EngineError::Model)?;
+    let addresses = Arc::new(address::Addresses::new(&environment));
+    let roots = model::resolve(
+        &environment,
+        &dirs,
+        &packages,
+        options.platform.as_deref(),
+        &addresses,
+    )
+    .map_err(EngineError::Model)?;
     Ok(Loaded {
         repo,
         environment,
@@ -140,6 +150,7 @@ pub fn load_packages(
         roots,
         runtime,
         platform: options.platform.clone(),
+        addresses,
     })
 }
 
@@ -155,6 +166,7 @@ pub fn plan(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, Engine
             .map(|(k, v)| (k.clone(), v.json.clone()))
             .collect();
         m.features = root.features.clone();
+        m.addresses = Some(loaded.addresses.clone());
         let programs = match berth_sandbox::Programs::new(&root.commands) {
             Ok(p) => Arc::new(p),
             Err(e) => {

@@ -1,6 +1,7 @@
 //! The deployment model: the environment checked against what the components
 //! declare, resolved into one [`Root`] per (host, root component).
 
+use crate::address::{AddressError, Addresses};
 use crate::error::Problem;
 use crate::repo::PackageDir;
 use berth_config::{AttrType, Environment};
@@ -75,6 +76,7 @@ pub fn attr_type(t: AttributeType) -> AttrType {
         AttributeType::Bool => AttrType::Bool,
         AttributeType::List => AttrType::List,
         AttributeType::Map => AttrType::Map,
+        AttributeType::Address => AttrType::Address,
     }
 }
 
@@ -112,6 +114,7 @@ pub fn resolve(
     dirs: &[PackageDir],
     packages: &[Package],
     platform: Option<&str>,
+    addresses: &Addresses,
 ) -> Result<Vec<Root>, Vec<Problem>> {
     let mut problems = Vec::new();
     if env.connect_method != berth_config::ConnectMethod::Local {
@@ -198,7 +201,7 @@ pub fn resolve(
                 ));
                 continue;
             };
-            let attributes = resolve_attributes(env, description, &mut problems);
+            let attributes = resolve_attributes(env, description, addresses, &mut problems);
             let (grants, commands) = if checked_grants.insert(hc.name.clone()) {
                 check_grants(env, description, &mut problems)
             } else {
@@ -231,6 +234,7 @@ pub fn resolve(
 fn resolve_attributes(
     env: &Environment,
     description: &RootDescription,
+    addresses: &Addresses,
     problems: &mut Vec<Problem>,
 ) -> BTreeMap<String, AttributeValue> {
     let name = &description.name;
@@ -257,16 +261,41 @@ fn resolve_attributes(
     }
     for decl in &description.attributes {
         let raw = overrides.and_then(|s| s.attributes.get(&decl.name));
+        let ty = attr_type(decl.type_);
+        // An address is resolved where its value came from, so that a
+        // failure names that place.
+        let mut resolved = |value: serde_json::Value, origin: Option<String>, what: String| {
+            if ty != AttrType::Address {
+                return Some(value.to_string());
+            }
+            match addresses.resolve_value(&value) {
+                Ok(value) => Some(value.to_string()),
+                Err(e) => {
+                    let message =
+                        format!("attribute `{}` of component `{name}`{what}: ", decl.name);
+                    problems.push(match e {
+                        AddressError::Invalid(m) => Problem::new(origin, message + &m),
+                        AddressError::NotFound { message: m, hint } => {
+                            Problem::new(origin, message + &m).hint(hint)
+                        }
+                    });
+                    None
+                }
+            }
+        };
         match (raw, &decl.default) {
-            (Some(raw), _) => match berth_config::convert(&raw.value, attr_type(decl.type_)) {
+            (Some(raw), _) => match berth_config::convert(&raw.value, ty) {
                 Ok(value) => {
-                    out.insert(
-                        decl.name.clone(),
-                        AttributeValue {
-                            json: value.to_string(),
-                            source: ValueSource::Environment(raw.origin.to_string()),
-                        },
-                    );
+                    if let Some(json) = resolved(value, Some(raw.origin.to_string()), String::new())
+                    {
+                        out.insert(
+                            decl.name.clone(),
+                            AttributeValue {
+                                json,
+                                source: ValueSource::Environment(raw.origin.to_string()),
+                            },
+                        );
+                    }
                 }
                 Err(expected) => problems.push(Problem::new(
                     Some(raw.origin.to_string()),
@@ -278,13 +307,21 @@ fn resolve_attributes(
                 )),
             },
             (None, Some(default)) => {
-                out.insert(
-                    decl.name.clone(),
-                    AttributeValue {
-                        json: default.clone(),
-                        source: ValueSource::Default,
-                    },
-                );
+                let json = if ty == AttrType::Address {
+                    let value = serde_json::from_str(default).unwrap_or(serde_json::Value::Null);
+                    resolved(value, None, format!(" (its default {default})"))
+                } else {
+                    Some(default.clone())
+                };
+                if let Some(json) = json {
+                    out.insert(
+                        decl.name.clone(),
+                        AttributeValue {
+                            json,
+                            source: ValueSource::Default,
+                        },
+                    );
+                }
             }
             (None, None) => problems.push(
                 Problem::new(

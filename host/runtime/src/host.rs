@@ -80,6 +80,15 @@ pub struct Model {
     pub provided: Vec<(String, String)>,
     /// What this root required in this round.
     pub required: Vec<Require>,
+    /// Answers `model.resolve`; without one, `resolve` fails.
+    pub addresses: Option<Arc<dyn ResolveAddress>>,
+}
+
+/// Resolves service addresses for `model.resolve` as the environment says
+/// (its `[resolver]`, DNS, `require_v4` / `require_v6`).
+pub trait ResolveAddress: Send + Sync + std::fmt::Debug {
+    /// `host:port` resolved into the JSON object the WIT describes.
+    fn resolve(&self, address: &str) -> Result<String, Error>;
 }
 
 impl Model {
@@ -93,6 +102,7 @@ impl Model {
             available: Arc::new(Vec::new()),
             provided: Vec::new(),
             required: Vec::new(),
+            addresses: None,
         }
     }
 }
@@ -277,6 +287,15 @@ impl model::Host for State {
             answered: found.len(),
         });
         Ok(found)
+    }
+
+    fn resolve(&mut self, address: String) -> Result<String, Error> {
+        match &self.model.addresses {
+            Some(resolver) => resolver.resolve(&address),
+            None => Err(Error::Failed(format!(
+                "resolve(`{address}`): no address resolution is available here"
+            ))),
+        }
     }
 }
 

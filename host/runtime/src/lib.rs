@@ -37,7 +37,7 @@ mod version;
 
 pub use cache::{CacheOutcome, default_dir as default_cache_dir};
 pub use error::{CallError, LoadError};
-pub use host::{LogSink, Model, Phase, ProvidedValue, Require};
+pub use host::{LogSink, Model, Phase, ProvidedValue, Require, ResolveAddress};
 pub use instance::{Instance, Package, Runtime, RuntimeOptions};
 pub use version::{API_VERSION, SUPPORTED_API_VERSIONS, api_version};
 

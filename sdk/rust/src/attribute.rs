@@ -18,6 +18,11 @@ pub enum AttributeType {
     List,
     /// A JSON object.
     Map,
+    /// A service address, written `host:port`; read it as an [`Address`],
+    /// resolved through the environment's `[resolver]` and DNS.
+    ///
+    /// [`Address`]: crate::Address
+    Address,
 }
 
 /// A setting of a root component that the environment may override.
@@ -76,6 +81,13 @@ impl Attribute {
         Self::new(name, AttributeType::Map)
     }
 
+    /// A service address attribute (`host:port`), read as an
+    /// [`Address`](crate::Address). Its default is written the same way:
+    /// `Attribute::address("listen").default("localhost:8080")`.
+    pub fn address(name: impl Into<String>) -> Self {
+        Self::new(name, AttributeType::Address)
+    }
+
     /// The value used when the environment does not set one. Without a
     /// default the attribute is required.
     pub fn default(mut self, value: impl Serialize) -> Self {
@@ -118,6 +130,7 @@ impl Attribute {
                 AttributeType::Bool => wit::AttributeType::Bool,
                 AttributeType::List => wit::AttributeType::List,
                 AttributeType::Map => wit::AttributeType::Map,
+                AttributeType::Address => wit::AttributeType::Address,
             },
             default,
             doc: self.doc.clone(),

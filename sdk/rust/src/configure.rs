@@ -97,6 +97,85 @@ impl Require {
     }
 }
 
+/// A service address, resolved as batou's `Address`: the form clients
+/// connect to and the IP addresses a server listens on.
+///
+/// Read from an attribute declared with [`Attribute::address`] or from
+/// [`Configure::resolve`]. Which families are filled in follows the
+/// environment's `require_v4` / `require_v6`; its `[resolver]` overrides DNS.
+///
+/// [`Attribute::address`]: crate::Attribute::address
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    /// The host as written (without brackets for IPv6).
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// `host:port`, for clients.
+    pub connect: String,
+    /// The first IPv4 address with the port (`10.0.0.5:80`), for servers;
+    /// `None` when IPv4 is not used or (with `optional`) not found.
+    pub listen: Option<String>,
+    /// The first IPv6 address with the port (`[fd00::5]:80`), for servers.
+    pub listen_v6: Option<String>,
+    /// Every IPv4 address found.
+    pub ipv4: Vec<String>,
+    /// Every IPv6 address found.
+    pub ipv6: Vec<String>,
+}
+
+impl std::fmt::Display for Address {
+    /// The connect form, `host:port`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.connect)
+    }
+}
+
+/// A platform variant of a root component, as batou's `@platform`: a
+/// configure function that runs only on hosts of that platform, after the
+/// component's own [`configure`](crate::Component::configure), adding its
+/// steps to the same tree.
+///
+/// The platform is the CLI's `--platform`, else the host's `platform`, else
+/// the environment's. A host whose platform has no variant gets none.
+///
+/// ```
+/// use berth_sdk::{Configure, File, Platform, Result};
+///
+/// fn debian(cx: &mut Configure) -> Result<()> {
+///     cx.add(File::new("apt.conf").text("APT::Install-Recommends \"false\";\n"));
+///     Ok(())
+/// }
+///
+/// let variants = vec![Platform::new("debian", debian)];
+/// assert_eq!(variants[0].name(), "debian");
+/// ```
+#[derive(Clone, Copy)]
+pub struct Platform {
+    name: &'static str,
+    pub(crate) configure: fn(&mut Configure) -> Result<()>,
+}
+
+impl Platform {
+    /// The variant for platform `name`, configured by `configure`.
+    pub const fn new(name: &'static str, configure: fn(&mut Configure) -> Result<()>) -> Self {
+        Platform { name, configure }
+    }
+
+    /// The platform it is for.
+    pub fn name(&self) -> &str {
+        self.name
+    }
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A value another root published with [`Configure::provide`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provided<T> {
@@ -225,6 +304,18 @@ impl Configure {
                 })
             })
             .collect()
+    }
+
+    /// Resolve a service address, `host:port` or `[IPv6]:port`, as an
+    /// attribute of type address would be: the environment's `[resolver]`
+    /// first, then DNS, as `require_v4` / `require_v6` ask.
+    ///
+    /// Fails with [`Error::Invalid`] for a malformed address and with
+    /// [`Error::NotFound`] when a required family has no address.
+    pub fn resolve(&self, address: &str) -> Result<Address> {
+        let json = model::resolve(address)?;
+        serde_json::from_str(&json)
+            .map_err(|e| Error::Invalid(format!("resolve(`{address}`): {e}")))
     }
 
     /// Add a top-level step.

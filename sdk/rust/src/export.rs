@@ -24,6 +24,7 @@ pub struct Root {
     attributes: fn() -> Vec<crate::Attribute>,
     needs: fn() -> crate::Needs,
     configure: fn(&mut Configure) -> Result<()>,
+    platforms: fn() -> Vec<crate::Platform>,
     verify: fn(&CustomStep, &StepContext) -> Result<Verdict>,
     update: fn(&CustomStep, &StepContext) -> Result<()>,
 }
@@ -45,6 +46,7 @@ impl Root {
             attributes: C::attributes,
             needs: C::needs,
             configure: C::configure,
+            platforms: C::platforms,
             verify: C::verify,
             update: C::update,
         }
@@ -109,6 +111,15 @@ impl<P: Package> lifecycle::Guest for P {
         let root = find::<P>(&component)?;
         let mut cx = Configure::new(&component);
         (root.configure)(&mut cx)?;
+        let variants = (root.platforms)();
+        if !variants.is_empty() {
+            let platform = cx.host().platform;
+            if let Some(variant) = variants.iter().find(|v| v.name() == platform) {
+                crate::log::debug(format!("configuring the platform variant `{platform}`"));
+                (variant.configure)(&mut cx)
+                    .map_err(|e| e.context(format!("platform variant `{platform}`")))?;
+            }
+        }
         Ok(cx.finish()?)
     }
 

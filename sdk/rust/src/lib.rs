@@ -73,7 +73,7 @@ pub mod process;
 mod steps;
 
 pub use attribute::{Attribute, AttributeType};
-pub use configure::{Configure, Environment, Host, Provided, Require, StepId};
+pub use configure::{Address, Configure, Environment, Host, Platform, Provided, Require, StepId};
 pub use error::{Error, Result};
 pub use needs::{Access, Needs};
 pub use steps::{
@@ -123,6 +123,15 @@ pub trait Component: 'static {
     /// Must be deterministic. An error fails the component before anything is
     /// changed.
     fn configure(cx: &mut Configure) -> Result<()>;
+
+    /// Platform variants: the one whose name is the host's platform
+    /// configures after [`configure`](Component::configure) and adds its
+    /// steps to the same tree (batou's `@platform`).
+    ///
+    /// Defaults to none.
+    fn platforms() -> Vec<Platform> {
+        Vec::new()
+    }
 
     /// Check a [`Custom`] step added by `configure`; never change anything.
     ///

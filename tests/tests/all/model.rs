@@ -129,3 +129,75 @@ fn features_and_the_platform_reach_the_component() {
     assert_eq!(seen("wiring-a")["platform"], "nixos");
     assert_eq!(seen("wiring-b")["platform"], "nixos");
 }
+
+#[test]
+fn the_platform_picks_which_variant_is_added() {
+    use berth_tests::WIRING;
+    let repo = TestRepo::new();
+    repo.component("wiring", WIRING).env(
+        "local",
+        "[hosts]\nh1 = wiring-a\nh2 = wiring-b\nh3 = wiring-c\n\n\
+         [host:h1]\nplatform = debian\n\n\
+         [host:h2]\nplatform = alpine\n\n\
+         [host:h3]\nplatform = nixos\n",
+    );
+    let run = repo.deploy("local");
+    assert_eq!(run.summary().failed, 0, "{:#?}", run.summary());
+    let variants = |root: &str| -> Vec<String> {
+        let mut found: Vec<String> = std::fs::read_dir(repo.workdir(root))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("variant-"))
+            .collect();
+        found.sort();
+        found
+    };
+    assert_eq!(variants("wiring-a"), ["variant-debian.txt"]);
+    assert_eq!(variants("wiring-b"), ["variant-alpine.txt"]);
+    // No variant for nixos: only the component's own steps.
+    assert!(variants("wiring-c").is_empty());
+    assert!(repo.workdir("wiring-c").join("seen.json").exists());
+    // The variant's step is part of the tree: reported, and converged after.
+    assert!(
+        run.steps()
+            .iter()
+            .any(|(root, label, _)| *root == "wiring-a" && label.contains("variant-debian.txt")),
+        "{:#?}",
+        run.steps()
+    );
+    assert_eq!(repo.deploy("local").summary().changed, 0);
+
+    // `--platform` switches every host to that variant.
+    let mut options = repo.options("local");
+    options.platform = Some("alpine".into());
+    assert_eq!(repo.run(options).summary().failed, 0);
+    assert_eq!(variants("wiring-c"), ["variant-alpine.txt"]);
+}
+
+#[test]
+fn addresses_resolve_through_the_resolver_in_attributes_and_in_configure() {
+    use berth_tests::WIRING;
+    let repo = TestRepo::new();
+    repo.component("wiring", WIRING).env(
+        "local",
+        "[environment]\nrequire_v6 = optional\n\n\
+         [hosts]\nlocalhost = wiring-a\n\n\
+         [resolver]\ndb.internal = 192.0.2.7, 2001:db8::7\ncache = 192.0.2.9\n\n\
+         [component:wiring-a]\nlisten = db.internal:5432\n\
+         resolve = cache:11211, localhost:22\n",
+    );
+    let run = repo.deploy("local");
+    assert_eq!(run.summary().failed, 0, "{:#?}", run.summary());
+    let seen: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo.workdir("wiring-a").join("seen.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(seen["listen"]["connect"], "db.internal:5432");
+    assert_eq!(seen["listen"]["listen"], "192.0.2.7:5432");
+    assert_eq!(seen["listen"]["listen_v6"], "[2001:db8::7]:5432");
+    let cache = &seen["resolved"]["cache:11211"];
+    assert_eq!(cache["listen"], "192.0.2.9:11211");
+    assert_eq!(cache["listen_v6"], serde_json::Value::Null);
+    // Not in [resolver]: the system resolver answers (/etc/hosts).
+    assert_eq!(seen["resolved"]["localhost:22"]["listen"], "127.0.0.1:22");
+}

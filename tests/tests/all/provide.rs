@@ -453,7 +453,7 @@ fn the_twohosts_example_deploys_the_database_first_and_the_app_uses_its_address(
 
     let database = std::fs::read_to_string(repo.workdir("database").join("database.conf")).unwrap();
     assert!(
-        database.contains("listen_addresses = 'db.example.test'"),
+        database.contains("listen_addresses = '127.0.0.1'"),
         "{database}"
     );
     assert!(database.contains("port = 5433"), "{database}");

@@ -16,14 +16,20 @@
 //!   options unless `requires` names it), and only once at least one value
 //!   was received — so a chain of these settles one round per link;
 //! - `fail_unless` (string): configure fails unless at least one value was
-//!   received under this key (what a component that needs a value does).
+//!   received under this key (what a component that needs a value does);
+//! - `listen` (address, default `localhost:8080`): recorded as resolved;
+//! - `resolve` (list): addresses passed to `Configure::resolve`; the answers
+//!   are recorded, and an error fails configure.
+//!
+//! Platform variants `debian` and `alpine` each add a file
+//! `variant-<platform>.txt`.
 //!
 //! Configure writes what it saw, in its final round, to `seen.json` in the
 //! workdir:
 //!
 //! ```json
 //! {"root": "wiring-a", "host": "localhost", "platform": "", "features": [],
-//!  "configure_calls": 2,
+//!  "configure_calls": 2, "listen": {...}, "resolved": {"db:80": {...}},
 //!  "required": {"key": [{"host": "...", "component": "...", "value": ...}]},
 //!  "provided": {"key": ...}}
 //! ```
@@ -34,7 +40,9 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use berth_sdk::{Attribute, Component, Configure, Error, File, Provided, Require, Result};
+use berth_sdk::{
+    Address, Attribute, Component, Configure, Error, File, Platform, Provided, Require, Result,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -78,6 +86,12 @@ fn attributes() -> Vec<Attribute> {
         Attribute::string("fail_unless")
             .default("")
             .doc("Fail configure unless a value was received under this key."),
+        Attribute::address("listen")
+            .default("localhost:8080")
+            .doc("An address, recorded as resolved."),
+        Attribute::list("resolve")
+            .default(json!([]))
+            .doc("Addresses to resolve in configure."),
     ]
 }
 
@@ -115,6 +129,12 @@ fn configure(cx: &mut Configure, calls: &AtomicU32) -> Result<()> {
     let requires: Vec<Value> = cx.attribute("requires")?;
     let provides_from: BTreeMap<String, String> = cx.attribute("provides_from")?;
     let fail_unless: String = cx.attribute("fail_unless")?;
+    let listen: Address = cx.attribute("listen")?;
+    let mut resolved = Map::new();
+    for address in cx.attribute::<Vec<String>>("resolve")? {
+        let answer = cx.resolve(&address)?;
+        resolved.insert(address, json!(answer));
+    }
 
     let mut specs = Vec::new();
     for r in requires {
@@ -171,6 +191,8 @@ fn configure(cx: &mut Configure, calls: &AtomicU32) -> Result<()> {
         "platform": host.platform,
         "features": cx.features(),
         "configure_calls": calls,
+        "listen": listen,
+        "resolved": resolved,
         "required": required,
         "provided": provided,
     });
@@ -179,6 +201,13 @@ fn configure(cx: &mut Configure, calls: &AtomicU32) -> Result<()> {
             .text(format!("{seen:#}\n"))
             .label(format!("seen by {} on {}", cx.component(), host.name)),
     );
+    Ok(())
+}
+
+/// Both platform variants: a file naming the platform it was added for.
+fn variant(cx: &mut Configure) -> Result<()> {
+    let platform = cx.host().platform;
+    cx.add(File::new(format!("variant-{platform}.txt")).text(format!("{platform}\n")));
     Ok(())
 }
 
@@ -199,6 +228,10 @@ macro_rules! roots {
 
             fn configure(cx: &mut Configure) -> Result<()> {
                 configure(cx, &$calls)
+            }
+
+            fn platforms() -> Vec<Platform> {
+                vec![Platform::new("debian", variant), Platform::new("alpine", variant)]
             }
         }
     )+};
