@@ -3,10 +3,15 @@
 
 use berth_tests::{HELLO, HOG, PROBE, SPIN, TestRepo};
 
-fn env(components: &str) -> String {
+/// An environment with a `timeout` of `seconds` deploying `components`.
+fn env_with_timeout(seconds: u32, components: &str) -> String {
     format!(
-        "[environment]\nconnect_method = local\ntimeout = 1\n\n[hosts]\nlocalhost = {components}\n"
+        "[environment]\nconnect_method = local\ntimeout = {seconds}\n\n[hosts]\nlocalhost = {components}\n"
     )
+}
+
+fn env(components: &str) -> String {
+    env_with_timeout(1, components)
 }
 
 #[test]
@@ -34,9 +39,11 @@ fn an_endless_loop_in_configure_hits_the_deadline() {
 #[test]
 fn unbounded_allocation_hits_the_memory_cap() {
     let repo = TestRepo::new();
+    // A deadline far above what filling 256 MiB takes, so that a loaded
+    // machine cannot turn the memory error into a deadline error.
     repo.component("hog", HOG)
         .example("hello", HELLO)
-        .env("local", &env("hog, hello"));
+        .env("local", &env_with_timeout(30, "hog, hello"));
     let run = repo.deploy("local");
     let summary = run.summary();
     assert_eq!(summary.failed, 1, "{summary:#?}");
