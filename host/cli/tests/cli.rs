@@ -621,6 +621,14 @@ fn package_writes_dist_and_inspect_shows_its_metadata() {
     );
     assert!(out.contains("component hello\n"), "{out}");
 
+    let out_dir = berth(&repo, &["package", "hello", "--out", "elsewhere"]);
+    assert_eq!(out_dir.status.code(), Some(0), "{}", text(&out_dir.stderr));
+    assert_eq!(
+        std::fs::read(repo.join("elsewhere/hello-0.1.0.wasm")).unwrap(),
+        std::fs::read(&file).unwrap(),
+        "packaging is reproducible"
+    );
+
     let unknown = berth(&repo, &["package", "helo"]);
     assert_eq!(unknown.status.code(), Some(2));
     let err = text(&unknown.stderr);
@@ -706,4 +714,42 @@ fn a_pinned_package_deploys_and_a_tampered_one_is_refused() {
     );
     assert_eq!(berth_tests::snapshot(&repo.join("work")), before);
     assert!(!banner.exists());
+}
+
+/// The README's `berth lock` sample is what `berth lock` prints, but for
+/// the sha256, which the README shortens.
+#[test]
+fn the_readme_shows_what_berth_lock_prints() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let section = &readme[readme.find("### Share a component as a package").unwrap()..];
+    let sample = section
+        .split("```console\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    assert!(section.contains("`berth package hello` writes `dist/hello-0.1.0.wasm`"));
+
+    let author = TestRepo::new();
+    author.example("hello", HELLO);
+    assert_eq!(berth(&author, &["package", "hello"]).status.code(), Some(0));
+    let repo = TestRepo::new();
+    repo.write("packages.cfg", "[packages]\nfind-links = packages/\n");
+    std::fs::create_dir_all(repo.join("packages")).unwrap();
+    std::fs::copy(
+        author.join("dist/hello-0.1.0.wasm"),
+        repo.join("packages/hello-0.1.0.wasm"),
+    )
+    .unwrap();
+    let out = text(&berth(&repo, &["lock"]).stdout);
+    let expected: Vec<&str> = sample.lines().skip(1).collect();
+    let actual: Vec<&str> = out.lines().collect();
+    assert_eq!(sample.lines().next(), Some("$ berth lock"));
+    assert_eq!(expected.len(), actual.len(), "{out}");
+    for (e, a) in expected.iter().zip(&actual) {
+        match e.split_once("sha256 ") {
+            Some((head, _)) => assert!(a.starts_with(&format!("{head}sha256 ")), "{a}"),
+            None => assert_eq!(e, a),
+        }
+    }
 }
