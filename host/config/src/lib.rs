@@ -129,7 +129,7 @@ pub use model::{
 };
 pub use packages::{
     LOCK_FILE, Lock, PACKAGES_FILE, PackageRequest, PackagesConfig, Pin, Requested, load_lock,
-    load_packages_config, render_lock,
+    load_packages_config, render_lock, valid_package_name,
 };
 pub use suggest::did_you_mean;
 

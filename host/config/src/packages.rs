@@ -242,6 +242,13 @@ pub fn render_lock(pins: &[Pin]) -> String {
     out
 }
 
+/// Whether `name` can name a package: letters, digits, `-`, `_` and `.`,
+/// not starting with `.` (a package name becomes a folder name, and `..`
+/// must not).
+pub fn valid_package_name(name: &str) -> bool {
+    crate::build::valid_name(name) && !name.starts_with('.')
+}
+
 fn read(repo: &Path, name: &str) -> Result<Option<(PathBuf, ini::Document)>, ConfigError> {
     let file = crate::in_repo(repo, Path::new(name));
     let text = match std::fs::read_to_string(&file) {
@@ -263,6 +270,12 @@ fn read(repo: &Path, name: &str) -> Result<Option<(PathBuf, ini::Document)>, Con
 fn package_section<'a>(section: &'a Section, known: &str) -> Result<&'a str, ConfigError> {
     if let Some(name) = section.name.strip_prefix("package:") {
         check_name("package", name, &section.origin)?;
+        if !valid_package_name(name) {
+            return Err(
+                ConfigError::at(&section.origin, format!("invalid package name `{name}`"))
+                    .with_hint("a package name does not start with `.`"),
+            );
+        }
         return Ok(name);
     }
     let suggestion = match section.name.split_once(':') {

@@ -581,7 +581,7 @@ pub fn split_file_name(file_name: &str) -> Option<(&str, semver::Version)> {
     stem.match_indices('-').find_map(|(i, _)| {
         let (name, version) = (&stem[..i], &stem[i + 1..]);
         let version = semver::Version::parse(version).ok()?;
-        berth_config::valid_name(name).then_some((name, version))
+        berth_config::valid_package_name(name).then_some((name, version))
     })
 }
 
@@ -680,6 +680,7 @@ mod tests {
         assert_eq!(split("motd-1.2.wasm"), None);
         assert_eq!(split("motd-1.2.0.txt"), None);
         assert_eq!(split("-1.2.0.wasm"), None);
+        assert_eq!(split("..-1.2.0.wasm"), None, "a name never leaves a folder");
     }
 
     #[test]
