@@ -132,6 +132,28 @@ impl TestRepo {
         self.run(options)
     }
 
+    /// Packages component `name` of this repository into its `dist/`, as
+    /// `berth package NAME` does, with the shared test cache.
+    pub fn package(&self, name: &str) -> berth_engine::package::Packaged {
+        let repo = berth_engine::repo::Repository::open(self.path()).unwrap();
+        berth_engine::package::package(
+            &repo,
+            self.path(),
+            name,
+            None,
+            false,
+            &self.options("none").runtime,
+            &Collect::default(),
+        )
+        .unwrap_or_else(|e| panic!("cannot package `{name}`: {e}"))
+    }
+
+    /// Pins the packages of `packages.cfg`, as `berth lock` does.
+    pub fn lock(&self) -> Result<berth_engine::pins::Locked, EngineError> {
+        let repo = berth_engine::repo::Repository::open(self.path())?;
+        berth_engine::pins::lock(&repo, self.path())
+    }
+
     /// Deploys with the given options, collecting every event.
     pub fn run(&self, options: DeployOptions) -> Run {
         let collect = Arc::new(Collect::default());

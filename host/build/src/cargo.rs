@@ -260,7 +260,7 @@ fn command_line(command: &Command) -> String {
 
 /// Write `bytes` to `path` unless it already holds them: into a temporary
 /// file beside it, then renamed over it.
-pub(crate) fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
+pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
     if std::fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(());
     }

@@ -41,20 +41,29 @@
 
 mod cargo;
 mod error;
+mod package;
 mod python;
 mod stale;
 mod toolchain;
 mod wasm;
 
-pub use cargo::{Built, build_workspace};
+pub use cargo::{Built, build_workspace, write_if_changed};
 pub use error::BuildError;
+pub use package::{
+    AttributeMetadata, Contents, FILES_SECTION, Metadata, NeedsMetadata, PACKAGE_SECTION,
+    PackagedFile, PathNeedMetadata, RootMetadata, decode_files, encode_files, make_package,
+    package_files, read_files, read_package, source_digest,
+};
 pub use python::{
     COMPONENTIZE_PY_VERSION, PYTHON_API_VERSION, PYTHON_ENTRY, build_python,
     detect_componentize_py, is_python_package, python_install_hint, python_stale, with_api_version,
 };
 pub use stale::stale;
 pub use toolchain::{Toolchain, detect, install_hint};
-pub use wasm::{api_version, componentize, custom_section, is_component};
+pub use wasm::{
+    api_version, append_custom_section, componentize, custom_section, is_component,
+    top_level_custom_sections,
+};
 
 /// The target guests are built for.
 pub const TARGET: &str = "wasm32-unknown-unknown";

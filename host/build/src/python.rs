@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::{API_VERSION_SECTION, BuildError, Built, api_version};
+use crate::{API_VERSION_SECTION, BuildError, Built, api_version, append_custom_section};
 
 /// The componentize-py release the SDK is written for.
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
@@ -273,26 +273,8 @@ pub fn with_api_version(mut bytes: Vec<u8>, version: &str) -> Vec<u8> {
     if api_version(&bytes).is_some() {
         return bytes;
     }
-    let mut body = Vec::new();
-    leb128(&mut body, API_VERSION_SECTION.len());
-    body.extend_from_slice(API_VERSION_SECTION.as_bytes());
-    body.extend_from_slice(version.as_bytes());
-    bytes.push(0);
-    leb128(&mut bytes, body.len());
-    bytes.extend(body);
+    append_custom_section(&mut bytes, API_VERSION_SECTION, version.as_bytes());
     bytes
-}
-
-fn leb128(out: &mut Vec<u8>, mut value: usize) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 #[cfg(test)]
@@ -332,13 +314,6 @@ mod tests {
         let mut embedded: Vec<String> = EMBEDDED.iter().map(|(p, _)| (*p).to_owned()).collect();
         embedded.sort();
         assert_eq!(embedded, on_disk);
-    }
-
-    #[test]
-    fn long_sections_use_multi_byte_sizes() {
-        let mut out = Vec::new();
-        leb128(&mut out, 300);
-        assert_eq!(out, [0xac, 0x02]);
     }
 
     #[test]

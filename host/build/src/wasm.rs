@@ -44,6 +44,52 @@ pub fn custom_section(bytes: &[u8], name: &str) -> Result<Option<Vec<u8>>, Strin
     Ok(None)
 }
 
+/// Appends a custom section `name` holding `data` to the end of `bytes`
+/// (a component or a module; a custom section is valid at the end of
+/// either).
+pub fn append_custom_section(bytes: &mut Vec<u8>, name: &str, data: &[u8]) {
+    let mut body = Vec::with_capacity(name.len() + data.len() + 5);
+    leb128(&mut body, name.len());
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(data);
+    bytes.push(0);
+    leb128(bytes, body.len());
+    bytes.extend(body);
+}
+
+/// The content of every custom section called `name` at the top level of
+/// `bytes` (not inside nested modules or components), in file order.
+///
+/// Fails with the parser's message when `bytes` is not valid WebAssembly.
+pub fn top_level_custom_sections(bytes: &[u8], name: &str) -> Result<Vec<Vec<u8>>, String> {
+    let mut found = Vec::new();
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.map_err(|e| e.to_string())? {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::CustomSection(section) if depth == 0 && section.name() == name => {
+                found.push(section.data().to_vec());
+            }
+            _ => {}
+        }
+    }
+    Ok(found)
+}
+
+/// Unsigned LEB128, the integer encoding of WebAssembly.
+pub(crate) fn leb128(out: &mut Vec<u8>, mut value: usize) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
 /// The API version `berth_sdk::export!` stamped into a component, if any.
 ///
 /// `None` when there is no such section or it is not UTF-8.
@@ -88,6 +134,33 @@ mod tests {
         let component = componentize(&module).unwrap();
         assert_eq!(api_version(&component).as_deref(), Some("0.1.0"));
         assert_eq!(api_version(EMPTY_MODULE), None);
+    }
+
+    #[test]
+    fn long_sections_use_multi_byte_sizes() {
+        let mut out = Vec::new();
+        leb128(&mut out, 300);
+        assert_eq!(out, [0xac, 0x02]);
+    }
+
+    #[test]
+    fn top_level_sections_skip_nested_modules() {
+        // The module's own section is nested in the component: not top level.
+        let module = module_with_section("berth:x", b"inner");
+        let mut component = componentize(&module).unwrap();
+        assert!(
+            top_level_custom_sections(&component, "berth:x")
+                .unwrap()
+                .is_empty()
+        );
+        append_custom_section(&mut component, "berth:x", &[7u8; 200]);
+        append_custom_section(&mut component, "berth:x", b"two");
+        assert!(is_component(&component));
+        assert_eq!(
+            top_level_custom_sections(&component, "berth:x").unwrap(),
+            vec![vec![7u8; 200], b"two".to_vec()]
+        );
+        assert!(top_level_custom_sections(b"garbage", "berth:x").is_err());
     }
 
     #[test]

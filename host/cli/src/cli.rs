@@ -106,6 +106,24 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Write a component of `components/` as one package file,
+    /// `dist/<name>-<version>.wasm`, with its metadata and data files.
+    ///
+    /// Other repositories take it from a find-links folder of their
+    /// `packages.cfg` and pin its sha256 with `berth lock`.
+    Package {
+        /// The package: a folder of `components/`.
+        name: String,
+        /// The folder to write to (default: `dist/` in the repository).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Do not build a source component that is missing or stale.
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// Pin every package of `packages.cfg` to its file's sha256 in
+    /// `packages.lock`, and print what changed.
+    Lock,
 }
 
 #[cfg(test)]

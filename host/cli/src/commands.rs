@@ -4,6 +4,8 @@ mod build;
 mod check;
 mod deploy;
 mod inspect;
+mod lock;
+mod package;
 mod show;
 
 use crate::cli::{Cli, Command};
@@ -63,6 +65,12 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         ),
         Command::Build { debug } => build::run(repository(cli.repo)?, debug),
         Command::Inspect { file, format } => inspect::run(&file, format),
+        Command::Package {
+            name,
+            out,
+            no_build,
+        } => package::run(repository(cli.repo)?, &name, out.as_deref(), !no_build),
+        Command::Lock => lock::run(repository(cli.repo)?),
     }
 }
 

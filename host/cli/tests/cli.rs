@@ -187,7 +187,7 @@ fn help_lists_the_commands() {
     let repo = TestRepo::new();
     let run = berth(&repo, &["--help"]);
     let out = text(&run.stdout);
-    for command in ["deploy", "build", "inspect"] {
+    for command in ["deploy", "build", "inspect", "package", "lock"] {
         assert!(out.contains(command), "{out}");
     }
 }
@@ -541,4 +541,215 @@ fn show_lists_provided_values_and_provide_require_edges() {
         "{}",
         text(&check.stdout)
     );
+}
+
+/// The value after `label` on the line of `out` that starts with it.
+fn field<'a>(out: &'a str, label: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.trim_start().strip_prefix(label))
+        .unwrap_or_else(|| panic!("no `{label}` line in:\n{out}"))
+        .trim()
+}
+
+fn sha256_of(path: &std::path::Path) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+#[test]
+fn package_writes_dist_and_inspect_shows_its_metadata() {
+    let repo = TestRepo::new();
+    repo.example("hello", HELLO);
+    let run = berth(&repo, &["package", "hello"]);
+    let out = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{out}{}", text(&run.stderr));
+    let file = repo.join("dist/hello-0.1.0.wasm");
+    assert!(
+        out.starts_with("packaged hello 0.1.0\n  file    dist/hello-0.1.0.wasm\n"),
+        "{out}"
+    );
+    assert_eq!(
+        field(&out, "size"),
+        format!("{} bytes", std::fs::metadata(&file).unwrap().len())
+    );
+    assert_eq!(field(&out, "sha256"), sha256_of(&file));
+    assert_eq!(field(&out, "files"), "README.md, banner.txt");
+
+    let run = berth(&repo, &["inspect", "dist/hello-0.1.0.wasm"]);
+    let out = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert!(
+        out.contains("  package      hello 0.1.0 (API 0.1.0), packaged by berth 0.1.0\n"),
+        "{out}"
+    );
+    let digest = berth_build::source_digest(&repo.join("components/hello")).unwrap();
+    assert!(
+        out.contains(&format!(
+            "  source       {digest} (sha256 of its folder's files)\n"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("  files        2\n    README.md (")
+            && out.contains("    banner.txt (204 bytes)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("component hello\n"),
+        "describe() still shows: {out}"
+    );
+    assert!(!out.contains("warning"), "{out}");
+
+    let json = berth(
+        &repo,
+        &["inspect", "dist/hello-0.1.0.wasm", "--format", "json"],
+    );
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let package = &value["package"];
+    assert_eq!(package["metadata"]["name"], "hello");
+    assert_eq!(package["metadata"]["source_digest"], digest.as_str());
+    assert_eq!(package["metadata"]["roots"], value["roots"]);
+    assert_eq!(package["files"][1]["path"], "banner.txt");
+    assert_eq!(package["matches_describe"], true);
+
+    let plain = berth(&repo, &["inspect", "components/hello/hello.wasm"]);
+    let out = text(&plain.stdout);
+    assert_eq!(plain.status.code(), Some(0));
+    assert!(
+        out.contains("  package      not a package (no `berth:package` section)\n"),
+        "{out}"
+    );
+    assert!(out.contains("component hello\n"), "{out}");
+
+    let out_dir = berth(&repo, &["package", "hello", "--out", "elsewhere"]);
+    assert_eq!(out_dir.status.code(), Some(0), "{}", text(&out_dir.stderr));
+    assert_eq!(
+        std::fs::read(repo.join("elsewhere/hello-0.1.0.wasm")).unwrap(),
+        std::fs::read(&file).unwrap(),
+        "packaging is reproducible"
+    );
+
+    let unknown = berth(&repo, &["package", "helo"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let err = text(&unknown.stderr);
+    assert!(
+        err.contains("no package `helo` in `components/`") && err.contains("did you mean `hello`?"),
+        "{err}"
+    );
+}
+
+/// The whole pinned-package flow, as an operator runs it: package in one
+/// repository, drop the file into another's package folder, pin, deploy;
+/// then a changed byte makes the deploy refuse, naming both hashes, and
+/// change nothing.
+#[test]
+fn a_pinned_package_deploys_and_a_tampered_one_is_refused() {
+    let author = TestRepo::new();
+    author.example("hello", HELLO);
+    let run = berth(&author, &["package", "hello"]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let packaged = author.join("dist/hello-0.1.0.wasm");
+
+    let repo = TestRepo::new();
+    repo.write("packages.cfg", "[packages]\nfind-links = packages/\n")
+        .env("local", "[hosts]\nlocalhost = hello\n");
+    std::fs::create_dir_all(repo.join("packages")).unwrap();
+    let file = repo.join("packages/hello-0.1.0.wasm");
+    std::fs::copy(&packaged, &file).unwrap();
+    let pinned = sha256_of(&file);
+
+    let unpinned = berth(&repo, &["deploy", "local"]);
+    assert_eq!(unpinned.status.code(), Some(2));
+    assert!(
+        text(&unpinned.stderr).contains(
+            "error: package `hello` (`packages/hello-0.1.0.wasm`) is not pinned in `packages.lock`"
+        ),
+        "{}",
+        text(&unpinned.stderr)
+    );
+
+    let lock = berth(&repo, &["lock"]);
+    let out = text(&lock.stdout);
+    assert_eq!(lock.status.code(), Some(0), "{}", text(&lock.stderr));
+    assert_eq!(
+        out,
+        format!(
+            "added    hello 0.1.0  packages/hello-0.1.0.wasm  sha256 {pinned}\npackages.lock: 1 added, 0 changed, 0 removed, 0 unchanged\n"
+        )
+    );
+
+    let deploy = berth(&repo, &["deploy", "local"]);
+    assert_eq!(
+        deploy.status.code(),
+        Some(0),
+        "{}{}",
+        text(&deploy.stdout),
+        text(&deploy.stderr)
+    );
+    let banner = repo.workdir("hello").join("hello/banner.txt");
+    assert_eq!(
+        std::fs::read(&banner).unwrap(),
+        std::fs::read(author.join("components/hello/banner.txt")).unwrap()
+    );
+    assert!(repo.workdir("hello").join("hello/hello.txt").is_file());
+
+    // Flip one bit of the packaged file, and give the deploy something to
+    // do if it ran.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&file, &bytes).unwrap();
+    let actual = sha256_of(&file);
+    std::fs::remove_file(&banner).unwrap();
+    let before = berth_tests::snapshot(&repo.join("work"));
+
+    let refused = berth(&repo, &["deploy", "local"]);
+    let err = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "error: `packages/hello-0.1.0.wasm` (package `hello`) does not have the sha256 pinned in `packages.lock`, so it was not loaded\n  pinned  {pinned}\n  actual  {actual}\n  hint: if this change is intended, run `berth lock`\n"
+        )
+    );
+    assert_eq!(berth_tests::snapshot(&repo.join("work")), before);
+    assert!(!banner.exists());
+}
+
+/// The README's `berth lock` sample is what `berth lock` prints, but for
+/// the sha256, which the README shortens.
+#[test]
+fn the_readme_shows_what_berth_lock_prints() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let section = &readme[readme.find("### Share a component as a package").unwrap()..];
+    let sample = section
+        .split("```console\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    assert!(section.contains("`berth package hello` writes `dist/hello-0.1.0.wasm`"));
+
+    let author = TestRepo::new();
+    author.example("hello", HELLO);
+    assert_eq!(berth(&author, &["package", "hello"]).status.code(), Some(0));
+    let repo = TestRepo::new();
+    repo.write("packages.cfg", "[packages]\nfind-links = packages/\n");
+    std::fs::create_dir_all(repo.join("packages")).unwrap();
+    std::fs::copy(
+        author.join("dist/hello-0.1.0.wasm"),
+        repo.join("packages/hello-0.1.0.wasm"),
+    )
+    .unwrap();
+    let out = text(&berth(&repo, &["lock"]).stdout);
+    let expected: Vec<&str> = sample.lines().skip(1).collect();
+    let actual: Vec<&str> = out.lines().collect();
+    assert_eq!(sample.lines().next(), Some("$ berth lock"));
+    assert_eq!(expected.len(), actual.len(), "{out}");
+    for (e, a) in expected.iter().zip(&actual) {
+        match e.split_once("sha256 ") {
+            Some((head, _)) => assert!(a.starts_with(&format!("{head}sha256 ")), "{a}"),
+            None => assert_eq!(e, a),
+        }
+    }
 }

@@ -111,13 +111,18 @@ pub(crate) fn check_sections(doc: &Document) -> Result<(), ConfigError> {
     doc.sections.iter().try_for_each(|s| classify(s).map(drop))
 }
 
-/// Names of hosts, components and features: letters, digits, `-`, `_`, `.`.
-fn check_name(what: &str, name: &str, origin: &Origin) -> Result<(), ConfigError> {
-    let valid = !name.is_empty()
+/// Whether `name` is a valid name of a host, component, feature or
+/// package: letters, digits, `-`, `_`, `.`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if valid {
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Names of hosts, components and features: letters, digits, `-`, `_`, `.`.
+pub(crate) fn check_name(what: &str, name: &str, origin: &Origin) -> Result<(), ConfigError> {
+    if valid_name(name) {
         return Ok(());
     }
     if name.is_empty() {
@@ -144,7 +149,7 @@ fn invalid_value(entry: &Entry, section: &str, value: &str, expected: &str) -> C
 }
 
 /// The value of a key that takes one line.
-fn single_line(entry: &Entry, section: &str) -> Result<String, ConfigError> {
+pub(crate) fn single_line(entry: &Entry, section: &str) -> Result<String, ConfigError> {
     let value = entry.value();
     if entry.lines.len() > 1 || value.contains('\n') {
         return Err(ConfigError::at(
@@ -166,7 +171,7 @@ fn optional_string(entry: &Entry, section: &str) -> Result<Option<String>, Confi
 
 /// The items of a comma and/or newline separated list, with the line each
 /// is on.
-fn list_items(entry: &Entry) -> Vec<(String, Origin)> {
+pub(crate) fn list_items(entry: &Entry) -> Vec<(String, Origin)> {
     entry
         .lines
         .iter()
@@ -178,7 +183,7 @@ fn list_items(entry: &Entry) -> Vec<(String, Origin)> {
         .collect()
 }
 
-fn unknown_key(entry: &Entry, section: &str, known: &[&'static str]) -> ConfigError {
+pub(crate) fn unknown_key(entry: &Entry, section: &str, known: &[&'static str]) -> ConfigError {
     ConfigError::at(
         &entry.origin,
         format!("unknown key `{}` in [{section}]", entry.key),

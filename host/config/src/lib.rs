@@ -114,16 +114,22 @@ mod error;
 mod extends;
 mod ini;
 mod model;
+mod packages;
 mod subst;
 mod suggest;
 
 use std::path::{Path, PathBuf};
 
+pub use build::valid_name;
 pub use convert::{AttrType, convert, parse_bool};
 pub use error::{ConfigError, Origin};
 pub use model::{
     Access, CommandGrant, ComponentSection, ConnectMethod, Environment, Grants, Host,
     HostComponent, IpRequirement, PathGrant, RawValue,
+};
+pub use packages::{
+    LOCK_FILE, Lock, PACKAGES_FILE, PackageRequest, PackagesConfig, Pin, Requested, load_lock,
+    load_packages_config, render_lock, valid_package_name,
 };
 pub use suggest::did_you_mean;
 

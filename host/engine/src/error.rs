@@ -69,6 +69,27 @@ pub enum EngineError {
     /// Building components from source failed.
     #[error("building components failed: {0}")]
     Build(String),
+    /// `berth package NAME` names no package of `components/`.
+    #[error("no package `{name}` in `components/`\n  hint: {hint}")]
+    NoSuchPackage {
+        /// The name given.
+        name: String,
+        /// A close name, or the names there are.
+        hint: String,
+    },
+    /// A package to be packaged has a version that is not semver.
+    #[error(
+        "package `{name}` has version `{version}`, which is not a semantic version (`MAJOR.MINOR.PATCH`)\n  hint: packages are found and pinned by version; set the crate's (or `berth.export`'s) version"
+    )]
+    NotSemver {
+        /// The package.
+        name: String,
+        /// Its version.
+        version: String,
+    },
+    /// A package from outside `components/` cannot be pinned or loaded.
+    #[error(transparent)]
+    Pin(#[from] crate::pins::PinError),
     /// A component could not be loaded.
     #[error(transparent)]
     Load(#[from] berth_runtime::LoadError),

@@ -17,6 +17,10 @@ pub enum Origin {
     /// A Python package (`components/<name>/component.py`), built with
     /// componentize-py into `.berth/build/`.
     Python,
+    /// A package file from a find-links folder or a path of `packages.cfg`,
+    /// pinned in `packages.lock`; its data files are unpacked into
+    /// `.berth/packages/<name>/`, its defdir.
+    Pinned,
 }
 
 /// One component package of the repository.
@@ -60,6 +64,12 @@ impl Repository {
     /// Where source packages are built to.
     pub fn build_dir(&self) -> PathBuf {
         self.root.join(".berth").join("build")
+    }
+
+    /// Where the data files of pinned package `name` are unpacked: its
+    /// defdir.
+    pub fn unpacked_dir(&self, name: &str) -> PathBuf {
+        self.root.join(".berth").join("packages").join(name)
     }
 
     /// The cargo target folder for guest builds.

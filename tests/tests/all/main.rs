@@ -7,6 +7,7 @@ mod examples;
 mod golden;
 mod limits;
 mod model;
+mod packages;
 mod provide;
 mod python;
 mod readme;

@@ -1,45 +1,45 @@
 //! `berth inspect FILE.wasm`.
 
 use crate::cli::Format;
+use berth_build::Contents;
 use berth_engine::model::{access_word, attr_type};
+use berth_engine::package::roots_metadata;
 use berth_runtime::{Runtime, RuntimeOptions};
 use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file)
+        .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", file.display()))?;
     let runtime = Runtime::new(RuntimeOptions::default())?;
-    let package = runtime.load(file)?;
+    let package = runtime.load_bytes(file, &bytes)?;
+    let contents = berth_build::read_package(&bytes)
+        .map_err(|e| anyhow::anyhow!("`{}` is not a valid package: {e}", file.display()))?;
     let d = &package.description;
+    // A package's metadata is written by whoever made the file; say so
+    // when it disagrees with what the component itself describes.
+    let disagrees = contents.as_ref().is_some_and(|c| {
+        c.metadata.version != d.version
+            || c.metadata.api_version != package.api_version
+            || c.metadata.roots != roots_metadata(d)
+    });
     if format == Format::Json {
-        let roots: Vec<serde_json::Value> = d
-            .roots
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "name": r.name,
-                    "doc": r.doc,
-                    "attributes": r.attributes.iter().map(|a| serde_json::json!({
-                        "name": a.name,
-                        "type": attr_type(a.type_).as_str(),
-                        "default": a.default.as_deref().and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok()),
-                        "doc": a.doc,
-                    })).collect::<Vec<_>>(),
-                    "needs": {
-                        "paths": r.needs.paths.iter().map(|p| serde_json::json!({
-                            "path": p.path, "access": access_word(p.access),
-                        })).collect::<Vec<_>>(),
-                        "commands": r.needs.commands,
-                    },
-                })
-            })
-            .collect();
         let out = serde_json::json!({
             "file": file.display().to_string(),
             "name": d.name,
             "version": d.version,
             "api_version": package.api_version,
             "sha256": package.sha256,
-            "roots": roots,
+            "roots": roots_metadata(d),
+            "package": contents.as_ref().map(|c| serde_json::json!({
+                "metadata": c.metadata,
+                "files": c.files.iter().map(|f| serde_json::json!({
+                    "path": f.path,
+                    "size": f.content.len(),
+                    "executable": f.executable,
+                })).collect::<Vec<_>>(),
+                "matches_describe": !disagrees,
+            })),
         });
         println!("{out}");
         return Ok(ExitCode::SUCCESS);
@@ -48,6 +48,7 @@ pub fn run(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
     println!("  file         {}", file.display());
     println!("  api version  {}", package.api_version);
     println!("  sha256       {}", package.sha256);
+    print_package(contents.as_ref(), disagrees);
     for r in &d.roots {
         println!();
         println!("component {}", r.name);
@@ -83,4 +84,34 @@ pub fn run(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_package(contents: Option<&Contents>, disagrees: bool) {
+    let Some(Contents { metadata: m, files }) = contents else {
+        println!(
+            "  package      not a package (no `{}` section)",
+            berth_build::PACKAGE_SECTION
+        );
+        return;
+    };
+    println!(
+        "  package      {} {} (API {}), packaged by berth {}",
+        m.name, m.version, m.api_version, m.berth_version
+    );
+    println!(
+        "  source       {} (sha256 of its folder's files)",
+        m.source_digest
+    );
+    if files.is_empty() {
+        println!("  files        none");
+    } else {
+        println!("  files        {}", files.len());
+        for f in files {
+            let exec = if f.executable { ", executable" } else { "" };
+            println!("    {} ({} bytes{exec})", f.path, f.content.len());
+        }
+    }
+    if disagrees {
+        println!("  warning: the package metadata does not match what the component describes");
+    }
 }
