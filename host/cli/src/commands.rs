@@ -21,6 +21,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             no_build,
             jobs,
             platform,
+            identity,
         } => deploy::run(
             repository(cli.repo)?,
             &environment,
@@ -31,6 +32,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 build: !no_build,
                 jobs: jobs.map(usize::from),
                 platform,
+                identities: identity,
             },
         ),
         Command::Check {
@@ -38,12 +40,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             debug,
             no_build,
+            identity,
         } => check::run(
             repository(cli.repo)?,
             &environment,
             format,
             debug,
             !no_build,
+            identity,
         ),
         Command::Show {
             environment,
@@ -51,6 +55,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             component,
             format,
             no_build,
+            identity,
         } => show::run(
             repository(cli.repo)?,
             &environment,
@@ -60,6 +65,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             },
             format,
             !no_build,
+            identity,
         ),
         Command::Build { debug } => build::run(repository(cli.repo)?, debug),
         Command::Inspect { file, format } => inspect::run(&file, format),

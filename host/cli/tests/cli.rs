@@ -542,3 +542,79 @@ fn show_lists_provided_values_and_provide_require_edges() {
         text(&check.stdout)
     );
 }
+
+#[test]
+fn secrets_decrypt_with_identity_or_variable_and_show_masks_them() {
+    let repo = examples();
+    repo.secrets("local", "[component:motd]\ngreeting = Open sesame\n");
+    let shown = |run: &Output| {
+        let out = text(&run.stdout);
+        assert_eq!(run.status.code(), Some(0), "{out}\n{}", text(&run.stderr));
+        assert!(out.contains("greeting = \"********\"  (secrets)"), "{out}");
+        assert!(!out.contains("sesame"), "{out}");
+    };
+    shown(&berth(
+        &repo,
+        &["show", "local", "--identity", berth_tests::TEST_IDENTITY],
+    ));
+    let run = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["show", "local", "--component", "motd"])
+        .current_dir(repo.path())
+        .env("BERTH_CACHE_DIR", berth_tests::cache_dir())
+        .env("BERTH_AGE_IDENTITY", berth_tests::TEST_IDENTITY)
+        .output()
+        .unwrap();
+    shown(&run);
+    let json = berth(
+        &repo,
+        &[
+            "show",
+            "local",
+            "--format",
+            "json",
+            "--identity",
+            berth_tests::TEST_IDENTITY,
+        ],
+    );
+    let json = text(&json.stdout);
+    assert!(
+        json.contains(r#"{"name":"greeting","value":"********","source":"secrets"}"#),
+        "{json}"
+    );
+    let check = berth(
+        &repo,
+        &["check", "local", "--identity", berth_tests::TEST_IDENTITY],
+    );
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+}
+
+#[test]
+fn secrets_without_an_identity_exit_2_saying_where_berth_looked() {
+    let repo = examples();
+    repo.secrets("local", "[component:motd]\ngreeting = Open sesame\n");
+    let home = repo.join("home");
+    let run = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["deploy", "local"])
+        .current_dir(repo.path())
+        .env("BERTH_CACHE_DIR", berth_tests::cache_dir())
+        .env_remove("BERTH_AGE_IDENTITY")
+        .env_remove("XDG_CONFIG_HOME")
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    let err = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("environments/local/secrets.cfg.age: no age identity to decrypt it"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "`{}` does not exist",
+            home.join(".config/berth/age/keys.txt").display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("pass `--identity FILE`"), "{err}");
+    assert!(!repo.join("work").exists());
+}

@@ -12,5 +12,6 @@ mod python;
 mod readme;
 mod sandbox;
 mod schedule;
+mod secrets;
 mod version;
 mod wasi;
