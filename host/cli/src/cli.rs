@@ -106,6 +106,11 @@ pub enum Command {
         #[arg(long = "identity", value_name = "FILE")]
         identity: Vec<PathBuf>,
     },
+    /// Edit an environment's age-encrypted secrets.
+    Secrets {
+        #[command(subcommand)]
+        action: SecretsCommand,
+    },
     /// Build every component in `components/` from source into `.berth/build/`.
     Build {
         /// Show the compiler's output.
@@ -120,6 +125,22 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+    },
+}
+
+/// What to do with secrets.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Decrypt `environments/ENV/secrets.cfg.age` into a private temporary
+    /// file, open it in `$VISUAL`/`$EDITOR`, check it and encrypt it again to
+    /// the recipients in `secrets.recipients` beside it.
+    Edit {
+        /// The environment (a folder or file in `environments/`).
+        environment: String,
+        /// An age identity file that decrypts the secrets (repeatable;
+        /// default: `$BERTH_AGE_IDENTITY`, else `~/.config/berth/age/keys.txt`).
+        #[arg(long = "identity", value_name = "FILE")]
+        identity: Vec<PathBuf>,
     },
 }
 

@@ -4,9 +4,10 @@ mod build;
 mod check;
 mod deploy;
 mod inspect;
+mod secrets;
 mod show;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, SecretsCommand};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +68,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             !no_build,
             identity,
         ),
+        Command::Secrets {
+            action:
+                SecretsCommand::Edit {
+                    environment,
+                    identity,
+                },
+        } => secrets::edit(repository(cli.repo)?, &environment, identity),
         Command::Build { debug } => build::run(repository(cli.repo)?, debug),
         Command::Inspect { file, format } => inspect::run(&file, format),
     }

@@ -194,20 +194,74 @@ pub fn read(
             plain.display()
         )));
     }
-    let bytes = match std::fs::read(&file) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(ConfigError::in_file(&file, format!("cannot read: {e}"))),
+    let Some(text) = decrypt_file(&file, identities)? else {
+        return Ok(None);
     };
-    let keys = identities
-        .choose(&file)?
-        .iter()
-        .map(|path| read_identities(path))
-        .collect::<Result<Vec<_>, _>>()?;
-    let text = decrypt(&file, &bytes, &keys)?;
     let components = parse(&file, &text)?;
     check_overlap(env, &components)?;
     Ok(Some(Secrets { file, components }))
+}
+
+/// Checks `text`, the would-be plaintext of `env`'s secrets file, as
+/// [`read`] would check it once encrypted.
+///
+/// Errors: as for the content of the file in [`read`].
+pub fn check(env: &Environment, text: &str) -> Result<(), ConfigError> {
+    let components = parse(&secrets_file(&env.file), text)?;
+    check_overlap(env, &components)
+}
+
+/// The plaintext of the age file `file`, decrypted in memory with the
+/// identities `identities` names; `None` when there is no such file.
+/// The text is zeroed when dropped.
+///
+/// Errors: as for decryption in [`read`].
+pub fn decrypt_file(
+    file: &Path,
+    identities: &IdentitySources,
+) -> Result<Option<Zeroizing<String>>, ConfigError> {
+    let bytes = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ConfigError::in_file(file, format!("cannot read: {e}"))),
+    };
+    let keys = identities
+        .choose(file)?
+        .iter()
+        .map(|path| read_identities(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    decrypt(file, &bytes, &keys).map(Some)
+}
+
+/// The recipients listed in `secrets.recipients` beside the secrets file
+/// `file`: one `age1…` public key per line, `#` comments.
+///
+/// Errors: the list is missing, unreadable or empty.
+pub fn listed_recipients(file: &Path) -> Result<Vec<String>, ConfigError> {
+    let list = file.with_file_name(RECIPIENTS);
+    let hint = format!(
+        "list the public keys (`age-keygen -y KEYFILE`) of everyone who may read `{}` in `{}`, one per line",
+        file.display(),
+        list.display()
+    );
+    let text = std::fs::read_to_string(&list).map_err(|e| {
+        ConfigError::in_file(&list, format!("cannot read the recipients: {e}"))
+            .with_hint(hint.clone())
+    })?;
+    let recipients = recipient_lines(&text);
+    if recipients.is_empty() {
+        return Err(ConfigError::in_file(&list, "lists no recipient").with_hint(hint));
+    }
+    Ok(recipients)
+}
+
+/// The non-blank, non-comment lines of a recipients list, trimmed.
+fn recipient_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The identities of one identity file, with the file's path.
@@ -316,13 +370,7 @@ fn no_match(file: &Path, keys: &[IdentityFile]) -> ConfigError {
         .join(", ");
     let recipients_file = file.with_file_name(RECIPIENTS);
     let listed = std::fs::read_to_string(&recipients_file)
-        .map(|text| {
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        })
+        .map(|text| recipient_lines(&text))
         .unwrap_or_default();
     let hint = if listed.is_empty() {
         "ask someone who can decrypt it to add your public key (`age-keygen -y KEYFILE`) to its recipients and encrypt it again".to_owned()
