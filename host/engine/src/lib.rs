@@ -58,7 +58,10 @@ pub struct DeployOptions {
 }
 
 impl DeployOptions {
-    /// Deploy `environment` of the repository at `repo` with defaults.
+    /// Deploy `environment` of the repository at `repo` with defaults;
+    /// secrets are decrypted with the identities that
+    /// `BERTH_AGE_IDENTITY` or the default identity file give
+    /// ([`berth_config::IdentitySources::from_env`]).
     pub fn new(repo: impl Into<PathBuf>, environment: &str) -> Self {
         Self {
             repo: repo.into(),
