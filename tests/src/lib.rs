@@ -25,6 +25,21 @@ include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 /// The repository's root folder.
 pub const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
+/// An age identity for tests only (its key is public, so it protects
+/// nothing): [`TestRepo::secrets`] encrypts to it and
+/// [`TestRepo::options`] decrypts with it.
+pub const TEST_IDENTITY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../host/config/tests/age/test-identity.txt"
+);
+
+/// Encrypts `plaintext` to [`TEST_IDENTITY`], as `age -r` would.
+pub fn seal(plaintext: &[u8]) -> Vec<u8> {
+    let recipients = berth_config::secrets::recipients(Path::new(TEST_IDENTITY)).unwrap();
+    let recipients: Vec<&str> = recipients.iter().map(String::as_str).collect();
+    berth_config::secrets::encrypt(plaintext, &recipients).unwrap()
+}
+
 /// The definition folder (defdir) of the example component `name`:
 /// `components/<name>`.
 pub fn component_dir(name: &str) -> PathBuf {
@@ -109,9 +124,21 @@ impl TestRepo {
         self.write(&format!("environments/{name}/environment.cfg"), content)
     }
 
-    /// Options for deploying `env` with the shared test cache and no build.
+    /// Writes `environments/<name>/secrets.cfg.age`: `plaintext` encrypted
+    /// to [`TEST_IDENTITY`].
+    pub fn secrets(&self, name: &str, plaintext: &str) -> &Self {
+        let path = self.join(&format!("environments/{name}/secrets.cfg.age"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, seal(plaintext.as_bytes())).unwrap();
+        self
+    }
+
+    /// Options for deploying `env` with the shared test cache and no build,
+    /// decrypting secrets with [`TEST_IDENTITY`] only (never the identities
+    /// of whoever runs the tests).
     pub fn options(&self, env: &str) -> DeployOptions {
         let mut options = DeployOptions::new(self.path(), env);
+        options.identities = berth_config::IdentitySources::only(vec![TEST_IDENTITY.into()]);
         options.build = false;
         options.runtime = RuntimeOptions {
             cache_dir: Some(cache_dir()),

@@ -44,6 +44,11 @@ pub enum Command {
         /// Do not build source components that are missing or stale.
         #[arg(long)]
         no_build: bool,
+        /// An age identity file that decrypts the environment's secrets
+        /// (repeatable; default: `$BERTH_AGE_IDENTITY`, else
+        /// `~/.config/berth/age/keys.txt`).
+        #[arg(long = "identity", value_name = "FILE")]
+        identity: Vec<PathBuf>,
         /// Deploy up to N hosts at once (default: `jobs` in [environment], else 4).
         #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
         jobs: Option<u16>,
@@ -69,6 +74,11 @@ pub enum Command {
         /// Do not build source components that are missing or stale.
         #[arg(long)]
         no_build: bool,
+        /// An age identity file that decrypts the environment's secrets
+        /// (repeatable; default: `$BERTH_AGE_IDENTITY`, else
+        /// `~/.config/berth/age/keys.txt`).
+        #[arg(long = "identity", value_name = "FILE")]
+        identity: Vec<PathBuf>,
     },
     /// Show the resolved model: values and their sources, order, edges.
     ///
@@ -90,6 +100,16 @@ pub enum Command {
         /// Do not build source components that are missing or stale.
         #[arg(long)]
         no_build: bool,
+        /// An age identity file that decrypts the environment's secrets
+        /// (repeatable; default: `$BERTH_AGE_IDENTITY`, else
+        /// `~/.config/berth/age/keys.txt`).
+        #[arg(long = "identity", value_name = "FILE")]
+        identity: Vec<PathBuf>,
+    },
+    /// Edit an environment's age-encrypted secrets.
+    Secrets {
+        #[command(subcommand)]
+        action: SecretsCommand,
     },
     /// Build every component in `components/` from source into `.berth/build/`.
     Build {
@@ -124,6 +144,22 @@ pub enum Command {
     /// Pin every package of `packages.cfg` to its file's sha256 in
     /// `packages.lock`, and print what changed.
     Lock,
+}
+
+/// What to do with secrets.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Decrypt `environments/ENV/secrets.cfg.age` into a private temporary
+    /// file, open it in `$VISUAL`/`$EDITOR`, check it and encrypt it again to
+    /// the recipients in `secrets.recipients` beside it.
+    Edit {
+        /// The environment (a folder or file in `environments/`).
+        environment: String,
+        /// An age identity file that decrypts the secrets (repeatable;
+        /// default: `$BERTH_AGE_IDENTITY`, else `~/.config/berth/age/keys.txt`).
+        #[arg(long = "identity", value_name = "FILE")]
+        identity: Vec<PathBuf>,
+    },
 }
 
 #[cfg(test)]

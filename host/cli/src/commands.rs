@@ -6,9 +6,10 @@ mod deploy;
 mod inspect;
 mod lock;
 mod package;
+mod secrets;
 mod show;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, SecretsCommand};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +24,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             no_build,
             jobs,
             platform,
+            identity,
         } => deploy::run(
             repository(cli.repo)?,
             &environment,
@@ -33,6 +35,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 build: !no_build,
                 jobs: jobs.map(usize::from),
                 platform,
+                identities: identity,
             },
         ),
         Command::Check {
@@ -40,12 +43,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             debug,
             no_build,
+            identity,
         } => check::run(
             repository(cli.repo)?,
             &environment,
             format,
             debug,
             !no_build,
+            identity,
         ),
         Command::Show {
             environment,
@@ -53,6 +58,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             component,
             format,
             no_build,
+            identity,
         } => show::run(
             repository(cli.repo)?,
             &environment,
@@ -62,7 +68,15 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             },
             format,
             !no_build,
+            identity,
         ),
+        Command::Secrets {
+            action:
+                SecretsCommand::Edit {
+                    environment,
+                    identity,
+                },
+        } => secrets::edit(repository(cli.repo)?, &environment, identity),
         Command::Build { debug } => build::run(repository(cli.repo)?, debug),
         Command::Inspect { file, format } => inspect::run(&file, format),
         Command::Package {

@@ -753,3 +753,186 @@ fn the_readme_shows_what_berth_lock_prints() {
         }
     }
 }
+
+#[test]
+fn secrets_decrypt_with_identity_or_variable_and_show_masks_them() {
+    let repo = examples();
+    repo.secrets("local", "[component:motd]\ngreeting = Open sesame\n");
+    let shown = |run: &Output| {
+        let out = text(&run.stdout);
+        assert_eq!(run.status.code(), Some(0), "{out}\n{}", text(&run.stderr));
+        assert!(out.contains("greeting = \"********\"  (secrets)"), "{out}");
+        assert!(!out.contains("sesame"), "{out}");
+    };
+    shown(&berth(
+        &repo,
+        &["show", "local", "--identity", berth_tests::TEST_IDENTITY],
+    ));
+    let run = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["show", "local", "--component", "motd"])
+        .current_dir(repo.path())
+        .env("BERTH_CACHE_DIR", berth_tests::cache_dir())
+        .env("BERTH_AGE_IDENTITY", berth_tests::TEST_IDENTITY)
+        .output()
+        .unwrap();
+    shown(&run);
+    let json = berth(
+        &repo,
+        &[
+            "show",
+            "local",
+            "--format",
+            "json",
+            "--identity",
+            berth_tests::TEST_IDENTITY,
+        ],
+    );
+    let json = text(&json.stdout);
+    assert!(
+        json.contains(r#"{"name":"greeting","value":"********","source":"secrets"}"#),
+        "{json}"
+    );
+    let check = berth(
+        &repo,
+        &["check", "local", "--identity", berth_tests::TEST_IDENTITY],
+    );
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+}
+
+#[test]
+fn secrets_without_an_identity_exit_2_saying_where_berth_looked() {
+    let repo = examples();
+    repo.secrets("local", "[component:motd]\ngreeting = Open sesame\n");
+    let home = repo.join("home");
+    let run = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["deploy", "local"])
+        .current_dir(repo.path())
+        .env("BERTH_CACHE_DIR", berth_tests::cache_dir())
+        .env_remove("BERTH_AGE_IDENTITY")
+        .env_remove("XDG_CONFIG_HOME")
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    let err = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("environments/local/secrets.cfg.age: no age identity to decrypt it"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "`{}` does not exist",
+            home.join(".config/berth/age/keys.txt").display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("pass `--identity FILE`"), "{err}");
+    assert!(!repo.join("work").exists());
+}
+
+/// An `$EDITOR` that runs `script` on the file it is given.
+fn editor(repo: &TestRepo, script: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = repo.join("editor.sh");
+    std::fs::write(&path, format!("#!/bin/sh\nset -e\n{script}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn edit(repo: &TestRepo, editor: &std::path::Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args([
+            "secrets",
+            "edit",
+            "local",
+            "--identity",
+            berth_tests::TEST_IDENTITY,
+        ])
+        .current_dir(repo.path())
+        .env_remove("VISUAL")
+        .env("EDITOR", editor)
+        .output()
+        .unwrap()
+}
+
+fn decrypted(repo: &TestRepo) -> String {
+    let env = berth_config::load_with_secrets(
+        repo.path(),
+        "local",
+        &berth_config::IdentitySources::only(vec![berth_tests::TEST_IDENTITY.into()]),
+    )
+    .unwrap();
+    let secrets = env.secrets.expect("a secrets file");
+    format!(
+        "{:?}",
+        secrets.components["motd"].attributes["greeting"].value
+    )
+}
+
+#[test]
+fn secrets_edit_reencrypts_to_the_listed_recipients() {
+    let repo = examples();
+    let recipients =
+        berth_config::secrets::recipients(std::path::Path::new(berth_tests::TEST_IDENTITY))
+            .unwrap();
+    repo.write(
+        "environments/local/secrets.recipients",
+        &format!("# ops\n{}\n", recipients.join("\n")),
+    );
+    // No secrets yet: the editor starts from a template.
+    let add = editor(
+        &repo,
+        "grep -q 'component:NAME' \"$1\"\nprintf '[component:motd]\\ngreeting = Psst\\n' >> \"$1\"",
+    );
+    let run = edit(&repo, &add);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert!(
+        text(&run.stderr).contains("to 1 recipient"),
+        "{}",
+        text(&run.stderr)
+    );
+    assert_eq!(decrypted(&repo), "\"Psst\"");
+    let sealed = repo.join("environments/local/secrets.cfg.age");
+    assert!(
+        !std::fs::read_to_string(&sealed)
+            .unwrap_or_default()
+            .contains("Psst")
+    );
+
+    let change = editor(&repo, "sed -i 's/Psst/Hush/' \"$1\"");
+    assert_eq!(edit(&repo, &change).status.code(), Some(0));
+    assert_eq!(decrypted(&repo), "\"Hush\"");
+
+    // An unchanged text, a text that does not check and a failing editor
+    // leave the file as it was.
+    let before = std::fs::read(&sealed).unwrap();
+    let run = edit(&repo, &editor(&repo, "true"));
+    assert_eq!(run.status.code(), Some(0));
+    assert!(
+        text(&run.stderr).contains("is unchanged"),
+        "{}",
+        text(&run.stderr)
+    );
+    let run = edit(&repo, &editor(&repo, "printf '[hosts]\\n' >> \"$1\""));
+    let err = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(err.contains("`[hosts]` is not allowed in secrets"), "{err}");
+    assert!(err.contains("the secrets file is unchanged"), "{err}");
+    let run = edit(&repo, &editor(&repo, "exit 3"));
+    assert_eq!(run.status.code(), Some(2));
+    assert_eq!(std::fs::read(&sealed).unwrap(), before);
+}
+
+#[test]
+fn secrets_edit_needs_a_recipients_list() {
+    let repo = examples();
+    let run = edit(&repo, &editor(&repo, "true"));
+    let err = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("environments/local/secrets.recipients: cannot read the recipients"),
+        "{err}"
+    );
+    assert!(err.contains("age-keygen -y"), "{err}");
+    assert!(!repo.join("environments/local/secrets.cfg.age").exists());
+}

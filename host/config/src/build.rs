@@ -138,6 +138,25 @@ pub(crate) fn check_name(what: &str, name: &str, origin: &Origin) -> Result<(), 
     })
 }
 
+/// A `[component:NAME]` section's overrides, as written.
+pub(crate) fn component_section(section: &Section) -> ComponentSection {
+    let attributes = section
+        .entries
+        .iter()
+        .map(|e| {
+            let raw = RawValue {
+                value: e.value(),
+                origin: e.origin.clone(),
+            };
+            (e.key.clone(), raw)
+        })
+        .collect();
+    ComponentSection {
+        origin: section.origin.clone(),
+        attributes,
+    }
+}
+
 fn invalid_value(entry: &Entry, section: &str, value: &str, expected: &str) -> ConfigError {
     ConfigError::at(
         &entry.origin,
@@ -228,6 +247,7 @@ pub(crate) fn build(
         resolver: BTreeMap::new(),
         require_v4: IpRequirement::Required,
         require_v6: IpRequirement::Forbidden,
+        secrets: None,
     };
     let sections = doc
         .sections
@@ -253,24 +273,8 @@ pub(crate) fn build(
             }
             SectionKind::Host(name) => hosts.host_section(name, section)?,
             SectionKind::Component(name) => {
-                let attributes = section
-                    .entries
-                    .iter()
-                    .map(|e| {
-                        let raw = RawValue {
-                            value: e.value(),
-                            origin: e.origin.clone(),
-                        };
-                        (e.key.clone(), raw)
-                    })
-                    .collect();
-                env.components.insert(
-                    name.to_owned(),
-                    ComponentSection {
-                        origin: section.origin.clone(),
-                        attributes,
-                    },
-                );
+                env.components
+                    .insert(name.to_owned(), component_section(section));
             }
             SectionKind::Grants(name) => {
                 env.grants.insert(name.to_owned(), grants_section(section)?);

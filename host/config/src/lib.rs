@@ -97,6 +97,14 @@
 //! Unknown sections and keys are errors, with a "did you mean" when a close
 //! name exists. Every error carries the file and line ([`ConfigError`]).
 //!
+//! # Secrets
+//!
+//! [`load_with_secrets`] also decrypts `secrets.cfg.age` beside the
+//! environment file (`<env>.secrets.cfg.age` beside `<env>.cfg`): an
+//! age-encrypted file of `[component:NAME]` sections whose values win over
+//! the components' defaults, and may not repeat a value the environment
+//! sets. See [`secrets`].
+//!
 //! # Why a lexer of our own
 //!
 //! Errors must point at `file:line`, for every key and every line of a
@@ -115,6 +123,7 @@ mod extends;
 mod ini;
 mod model;
 mod packages;
+pub mod secrets;
 mod subst;
 mod suggest;
 
@@ -131,6 +140,7 @@ pub use packages::{
     LOCK_FILE, Lock, PACKAGES_FILE, PackageRequest, PackagesConfig, Pin, Requested, load_lock,
     load_packages_config, render_lock, valid_package_name,
 };
+pub use secrets::{IdentitySources, Secrets};
 pub use suggest::did_you_mean;
 
 /// The folder of a repository that holds the environments.
@@ -150,6 +160,22 @@ pub fn load(repo: &Path, env: &str) -> Result<Environment, ConfigError> {
     let (mut doc, files) = extends::read(repo, env, &file)?;
     subst::substitute(&mut doc)?;
     build::build(repo, env, file, files, &doc)
+}
+
+/// Loads the environment `env` as [`load`] does, then decrypts its secrets
+/// (`secrets.cfg.age` beside the environment file, see [`secrets`]) with the
+/// identities `identities` names into [`Environment::secrets`]. Without a
+/// secrets file no identity is read.
+///
+/// Errors: those of [`load`] and of [`secrets::read`].
+pub fn load_with_secrets(
+    repo: &Path,
+    env: &str,
+    identities: &IdentitySources,
+) -> Result<Environment, ConfigError> {
+    let mut environment = load(repo, env)?;
+    environment.secrets = secrets::read(&environment, identities)?;
+    Ok(environment)
 }
 
 /// The names of the environments of `repo`, sorted: every

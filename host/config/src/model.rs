@@ -91,6 +91,9 @@ pub struct Environment {
     /// `require_v6`: whether an address must resolve to an IPv6 address;
     /// [`IpRequirement::Forbidden`] by default, as in batou.
     pub require_v6: IpRequirement,
+    /// The decrypted secrets, when [`crate::load_with_secrets`] found a
+    /// secrets file; [`crate::load`] leaves it `None`.
+    pub secrets: Option<crate::Secrets>,
 }
 
 /// `require_v4` / `require_v6`: whether resolving an address must yield an

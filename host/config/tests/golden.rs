@@ -6,11 +6,22 @@
 //!
 //! `BLESS=1 cargo test -p berth-config --test golden` rewrites the
 //! `expected.txt` files that differ and prints which ones changed.
+//!
+//! Secrets: each case is loaded from a temporary copy, with
+//! [`berth_config::load_with_secrets`]. A plaintext `secrets.cfg` (or
+//! `<env>.secrets.cfg`) in the case is encrypted in that copy to the test
+//! identity `tests/age/test-identity.txt` as `secrets.cfg.age` and removed,
+//! so a case keeps its secrets readable; an `.age` file in the case is
+//! copied as it is (a damaged file). An optional `identity.txt` says which
+//! identity decrypts: `test` (the default), `other` (the key of
+//! `tests/age/other-identity.txt`, to which nothing is encrypted) or `none`
+//! (no `--identity`, no `BERTH_AGE_IDENTITY`, and a default file that does
+//! not exist). The decrypted sections are rendered under `secrets:`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use berth_config::{Environment, Origin, load};
+use berth_config::{ComponentSection, Environment, IdentitySources, Origin, load_with_secrets};
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
@@ -63,10 +74,75 @@ fn run(case: &Path) -> String {
     let env = std::fs::read_to_string(case.join("case.txt"))
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "test".to_owned());
-    let prefix = format!("{}/", case.display());
-    match load(case, &env) {
-        Ok(env) => render(case, &env).replace(&prefix, ""),
-        Err(err) => format!("error: {}\n", err.to_string().replace(&prefix, "")),
+    let temp = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
+    let repo = temp.path();
+    copy_tree(case, repo);
+    let age = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/age");
+    let test_key = age.join("test-identity.txt");
+    let recipients = berth_config::secrets::recipients(&test_key)
+        .unwrap_or_else(|e| panic!("the test identity: {e}"));
+    seal(&repo.join("environments"), &recipients);
+    let which = std::fs::read_to_string(case.join("identity.txt"))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "test".to_owned());
+    let identities = match which.as_str() {
+        "test" => IdentitySources::only(vec![test_key]),
+        "other" => IdentitySources::only(vec![age.join("other-identity.txt")]),
+        "none" => IdentitySources {
+            default: Some(repo.join("home/.config/berth/age/keys.txt")),
+            ..IdentitySources::default()
+        },
+        other => panic!("{}: unknown identity `{other}`", case.display()),
+    };
+    let prefixes = [
+        (format!("{}/", repo.display()), String::new()),
+        (format!("{}/", age.display()), "<age>/".to_owned()),
+    ];
+    let out = match load_with_secrets(repo, &env, &identities) {
+        Ok(env) => render(repo, &env),
+        Err(err) => format!("error: {err}\n"),
+    };
+    prefixes
+        .iter()
+        .fold(out, |out, (from, to)| out.replace(from, to))
+}
+
+/// Copies the case, leaving out what the harness reads itself.
+fn copy_tree(from: &Path, to: &Path) {
+    let entries = std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+    for entry in entries {
+        let path = entry
+            .unwrap_or_else(|e| panic!("{}: {e}", from.display()))
+            .path();
+        let dest = to.join(path.file_name().unwrap_or_default());
+        if path.is_dir() {
+            std::fs::create_dir_all(&dest).unwrap_or_else(|e| panic!("{}: {e}", dest.display()));
+            copy_tree(&path, &dest);
+        } else if !path.ends_with("expected.txt") {
+            std::fs::copy(&path, &dest).unwrap_or_else(|e| panic!("{}: {e}", dest.display()));
+        }
+    }
+}
+
+/// Encrypts every plaintext `*secrets.cfg` below `dir` to `recipients`,
+/// beside it as `*.age`, and removes the plaintext.
+fn seal(dir: &Path, recipients: &[String]) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if path.is_dir() {
+            seal(&path, recipients);
+        } else if name.ends_with("secrets.cfg") {
+            let plain = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let keys: Vec<&str> = recipients.iter().map(String::as_str).collect();
+            let sealed = berth_config::secrets::encrypt(&plain, &keys)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let age = path.with_file_name(format!("{name}.age"));
+            std::fs::write(&age, sealed).unwrap_or_else(|e| panic!("{}: {e}", age.display()));
+            std::fs::remove_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
     }
 }
 
@@ -150,11 +226,10 @@ fn render(repo: &Path, env: &Environment) -> String {
     }
 
     let _ = writeln!(o, "components:");
-    for (name, section) in &env.components {
-        let _ = writeln!(o, "  {name} {}", at(&section.origin));
-        for (key, raw) in &section.attributes {
-            let _ = writeln!(o, "    {key} = {:?} {}", raw.value, at(&raw.origin));
-        }
+    components(o, &env.components);
+    if let Some(secrets) = &env.secrets {
+        let _ = writeln!(o, "secrets: {}", secrets.file.display());
+        components(o, &secrets.components);
     }
 
     let _ = writeln!(o, "grants:");
@@ -174,4 +249,13 @@ fn render(repo: &Path, env: &Environment) -> String {
         let _ = writeln!(o, "  {name} = {}", list.join(", "));
     }
     out
+}
+
+fn components(o: &mut String, sections: &std::collections::BTreeMap<String, ComponentSection>) {
+    for (name, section) in sections {
+        let _ = writeln!(o, "  {name} {}", at(&section.origin));
+        for (key, raw) in &section.attributes {
+            let _ = writeln!(o, "    {key} = {:?} {}", raw.value, at(&raw.origin));
+        }
+    }
 }

@@ -55,10 +55,16 @@ pub struct DeployOptions {
     pub jobs: Option<usize>,
     /// Settings of the WebAssembly runtime.
     pub runtime: RuntimeOptions,
+    /// Where to find the age identities that decrypt the environment's
+    /// secrets (read only when it has a secrets file).
+    pub identities: berth_config::IdentitySources,
 }
 
 impl DeployOptions {
-    /// Deploy `environment` of the repository at `repo` with defaults.
+    /// Deploy `environment` of the repository at `repo` with defaults;
+    /// secrets are decrypted with the identities that
+    /// `BERTH_AGE_IDENTITY` or the default identity file give
+    /// ([`berth_config::IdentitySources::from_env`]).
     pub fn new(repo: impl Into<PathBuf>, environment: &str) -> Self {
         Self {
             repo: repo.into(),
@@ -68,6 +74,7 @@ impl DeployOptions {
             jobs: None,
             platform: None,
             runtime: RuntimeOptions::default(),
+            identities: berth_config::IdentitySources::from_env(Vec::new()),
         }
     }
 }
@@ -100,7 +107,8 @@ pub fn load(options: &DeployOptions, reporter: &dyn Reporter) -> Result<Loaded, 
     let repo = repo::Repository::open(&options.repo)?;
     // The path as the user gave it, so messages name files the way they
     // would type them.
-    let environment = berth_config::load(&options.repo, &options.environment)?;
+    let environment =
+        berth_config::load_with_secrets(&options.repo, &options.environment, &options.identities)?;
     load_packages(options, repo, environment, reporter)
 }
 
@@ -275,7 +283,8 @@ pub fn deploy(
 ) -> Result<Summary, EngineError> {
     let start = Instant::now();
     let repo = repo::Repository::open(&options.repo)?;
-    let environment = berth_config::load(&options.repo, &options.environment)?;
+    let environment =
+        berth_config::load_with_secrets(&options.repo, &options.environment, &options.identities)?;
     reporter.report(&Event::Started {
         environment: environment.name.clone(),
         predict: options.predict,

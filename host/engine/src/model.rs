@@ -17,15 +17,32 @@ pub enum ValueSource {
     Default,
     /// An environment file, as `file:line`.
     Environment(String),
+    /// The environment's secrets, as `file:line` of the decrypted text; the
+    /// value is not to be shown.
+    Secrets(String),
 }
 
 /// A resolved attribute value.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AttributeValue {
     /// The value as JSON.
     pub json: String,
     /// Where it came from.
     pub source: ValueSource,
+}
+
+// By hand, so that `{:?}` of a root never prints a secret.
+impl std::fmt::Debug for AttributeValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let json = match self.source {
+            ValueSource::Secrets(_) => berth_config::secrets::MASK,
+            _ => &self.json,
+        };
+        f.debug_struct("AttributeValue")
+            .field("json", &json)
+            .field("source", &self.source)
+            .finish()
+    }
 }
 
 /// One root component on one host, ready to configure.
@@ -178,6 +195,15 @@ pub fn resolve(
             ));
         }
     }
+    for (name, section) in env.secrets.iter().flat_map(|s| &s.components) {
+        if !known.contains_key(name.as_str()) {
+            problems.push(unknown(
+                name,
+                section.origin.to_string(),
+                format!("`[component:{name}]` in secrets"),
+            ));
+        }
+    }
     for (name, grants) in &env.grants {
         if !known.contains_key(name.as_str()) {
             problems.push(unknown(
@@ -239,8 +265,9 @@ fn resolve_attributes(
 ) -> BTreeMap<String, AttributeValue> {
     let name = &description.name;
     let overrides = env.components.get(name);
+    let secrets = env.secrets.as_ref().and_then(|s| s.components.get(name));
     let mut out = BTreeMap::new();
-    if let Some(section) = overrides {
+    for section in overrides.iter().chain(&secrets) {
         for (key, raw) in &section.attributes {
             if !description.attributes.iter().any(|a| a.name == *key) {
                 let names = description.attributes.iter().map(|a| a.name.as_str());
@@ -260,7 +287,9 @@ fn resolve_attributes(
         }
     }
     for decl in &description.attributes {
-        let raw = overrides.and_then(|s| s.attributes.get(&decl.name));
+        // Loading made sure that no attribute is set in both.
+        let secret = secrets.and_then(|s| s.attributes.get(&decl.name));
+        let raw = secret.or_else(|| overrides.and_then(|s| s.attributes.get(&decl.name)));
         let ty = attr_type(decl.type_);
         // An address is resolved where its value came from, so that a
         // failure names that place.
@@ -286,17 +315,30 @@ fn resolve_attributes(
         match (raw, &decl.default) {
             (Some(raw), _) => match berth_config::convert(&raw.value, ty) {
                 Ok(value) => {
-                    if let Some(json) = resolved(value, Some(raw.origin.to_string()), String::new())
-                    {
+                    let origin = raw.origin.to_string();
+                    if let Some(json) = resolved(value, Some(origin.clone()), String::new()) {
                         out.insert(
                             decl.name.clone(),
                             AttributeValue {
                                 json,
-                                source: ValueSource::Environment(raw.origin.to_string()),
+                                source: match secret {
+                                    Some(_) => ValueSource::Secrets(origin),
+                                    None => ValueSource::Environment(origin),
+                                },
                             },
                         );
                     }
                 }
+                // The conversion error quotes the value: not for a secret.
+                Err(_) if secret.is_some() => problems.push(Problem::new(
+                    Some(raw.origin.to_string()),
+                    format!(
+                        "attribute `{}` of component `{name}` is declared {}: its value in secrets is not {} (the value is not shown)",
+                        decl.name,
+                        attr_type(decl.type_),
+                        attr_type(decl.type_).expected()
+                    ),
+                )),
                 Err(expected) => problems.push(Problem::new(
                     Some(raw.origin.to_string()),
                     format!(

@@ -91,9 +91,10 @@ pub struct RootView {
 pub struct AttributeView {
     /// The attribute's name.
     pub name: String,
-    /// Its value.
+    /// Its value; `"********"` for a secret.
     pub value: serde_json::Value,
-    /// `"default"`, or the `file:line` of the environment line that set it.
+    /// `"default"`, the `file:line` of the environment line that set it, or
+    /// `"secrets"`.
     pub source: String,
 }
 
@@ -175,10 +176,14 @@ pub fn view(loaded: &Loaded, plan: &Plan) -> ModelView {
                     .iter()
                     .map(|(name, v)| AttributeView {
                         name: name.clone(),
-                        value: json(&v.json),
+                        value: match &v.source {
+                            ValueSource::Secrets(_) => berth_config::secrets::MASK.into(),
+                            _ => json(&v.json),
+                        },
                         source: match &v.source {
                             ValueSource::Default => "default".to_string(),
                             ValueSource::Environment(origin) => origin.clone(),
+                            ValueSource::Secrets(_) => "secrets".to_string(),
                         },
                     })
                     .collect(),

@@ -4,6 +4,11 @@
 //! stops the deployment. The components are the examples plus the `wiring`
 //! and `probe` test guests. `BLESS=1 cargo test -p berth-tests golden`
 //! rewrites the expected files; review the diff.
+//!
+//! A plaintext `secrets.cfg` in a case's environment folder is copied in
+//! encrypted, as `secrets.cfg.age`, to the test identity
+//! (`berth_tests::TEST_IDENTITY`) that the model is then loaded with, so a
+//! case keeps its secrets readable and goes through real decryption.
 
 use berth_engine::event::Collect;
 use berth_tests::{CHECKSUMS, HELLO, MOTD, PROBE, REPO, TestRepo, WIRING};
@@ -17,6 +22,9 @@ fn copy_tree(from: &Path, to: &Path) {
         let dest = to.join(path.file_name().unwrap());
         if path.is_dir() {
             copy_tree(&path, &dest);
+        } else if dest.ends_with("secrets.cfg") {
+            let sealed = berth_tests::seal(&std::fs::read(&path).unwrap());
+            std::fs::write(dest.with_extension("cfg.age"), sealed).unwrap();
         } else {
             std::fs::copy(&path, &dest).unwrap();
         }

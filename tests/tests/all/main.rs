@@ -13,5 +13,6 @@ mod python;
 mod readme;
 mod sandbox;
 mod schedule;
+mod secrets;
 mod version;
 mod wasi;

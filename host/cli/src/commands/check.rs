@@ -2,6 +2,7 @@
 
 use crate::cli::Format;
 use crate::report;
+use berth_config::IdentitySources;
 use berth_engine::DeployOptions;
 use berth_engine::event::{Event, Reporter};
 use std::path::PathBuf;
@@ -17,10 +18,12 @@ pub fn run(
     format: Format,
     debug: bool,
     build: bool,
+    identities: Vec<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     let mut options = DeployOptions::new(repo, environment);
     options.build = build;
+    options.identities = IdentitySources::from_env(identities);
     let inner = report::reporter(format, debug);
     let reporter: Arc<dyn Reporter> = match format {
         Format::Json => inner,

@@ -2,6 +2,7 @@
 
 use crate::cli::Format;
 use crate::report;
+use berth_config::IdentitySources;
 use berth_engine::DeployOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,6 +15,8 @@ pub struct Flags {
     pub build: bool,
     pub jobs: Option<usize>,
     pub platform: Option<String>,
+    /// `--identity` files.
+    pub identities: Vec<PathBuf>,
 }
 
 pub fn run(repo: PathBuf, environment: &str, flags: Flags) -> anyhow::Result<ExitCode> {
@@ -22,6 +25,7 @@ pub fn run(repo: PathBuf, environment: &str, flags: Flags) -> anyhow::Result<Exi
     options.build = flags.build;
     options.jobs = flags.jobs;
     options.platform = flags.platform;
+    options.identities = IdentitySources::from_env(flags.identities);
     let reporter = report::reporter(flags.format, flags.debug);
     match berth_engine::deploy(&options, reporter.clone()) {
         Ok(summary) if summary.success() => Ok(ExitCode::SUCCESS),

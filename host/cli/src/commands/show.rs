@@ -2,6 +2,7 @@
 
 use crate::cli::Format;
 use crate::report;
+use berth_config::IdentitySources;
 use berth_engine::DeployOptions;
 use berth_engine::event::{Event, Reporter};
 use berth_engine::show::{ModelView, RootView};
@@ -26,9 +27,11 @@ pub fn run(
     filter: Filter<'_>,
     format: Format,
     build: bool,
+    identities: Vec<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let mut options = DeployOptions::new(repo, environment);
     options.build = build;
+    options.identities = IdentitySources::from_env(identities);
     // Only build progress reaches the terminal, and only in human form: the
     // JSON form is one object.
     let reporter: Arc<dyn Reporter> = Arc::new(BuildOnly(match format {
