@@ -37,6 +37,13 @@ pub fn cache_dir() -> PathBuf {
     Path::new(REPO).join("target").join("berth-test-cache")
 }
 
+/// The cargo target folder `build.rs` builds the Rust guests in: the
+/// standard library for wasm32 and the SDK's dependencies are compiled there
+/// already, so a test that builds a Rust component does it in seconds.
+pub fn guest_target_dir() -> PathBuf {
+    Path::new(REPO).join("target").join("wasm-guests")
+}
+
 /// A deployment repository in a temporary folder.
 #[derive(Debug)]
 pub struct TestRepo {

@@ -4,6 +4,7 @@ mod build;
 mod check;
 mod deploy;
 mod inspect;
+mod new;
 mod show;
 
 use crate::cli::{Cli, Command};
@@ -63,6 +64,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         ),
         Command::Build { debug } => build::run(repository(cli.repo)?, debug),
         Command::Inspect { file, format } => inspect::run(&file, format),
+        Command::New { what } => new::run(repository(cli.repo)?, what),
     }
 }
 
