@@ -660,15 +660,18 @@ fn deploys_and_converges(dir: &std::path::Path, name: &str) {
     assert!(conf.ends_with("port = 9000\n"), "{conf}");
 }
 
+/// Runs `berth new component NAME --lang LANG` in `dir`; its output.
+fn scaffold(dir: &std::path::Path, name: &str, lang: &str) -> String {
+    let run = berth_in(dir, &["new", "component", name, "--lang", lang]);
+    let out = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{out}\n{}", text(&run.stderr));
+    out
+}
+
 #[test]
 fn new_rust_component_builds_deploys_and_converges() {
     let dir = fresh_repository();
-    let run = berth_in(
-        dir.path(),
-        &["new", "component", "web-app", "--lang", "rust"],
-    );
-    let out = text(&run.stdout);
-    assert_eq!(run.status.code(), Some(0), "{out}\n{}", text(&run.stderr));
+    let out = scaffold(dir.path(), "web-app", "rust");
     assert_eq!(
         out,
         "created the Rust component `web-app` in components/web-app/\n  \
@@ -716,12 +719,7 @@ fn new_rust_component_builds_deploys_and_converges() {
 #[test]
 fn new_python_component_builds_deploys_and_converges() {
     let dir = fresh_repository();
-    let run = berth_in(
-        dir.path(),
-        &["new", "component", "my_site", "--lang", "python"],
-    );
-    let out = text(&run.stdout);
-    assert_eq!(run.status.code(), Some(0), "{out}\n{}", text(&run.stderr));
+    let out = scaffold(dir.path(), "my_site", "python");
     assert!(
         out.starts_with(
             "created the Python component `my_site` in components/my_site/\n  \

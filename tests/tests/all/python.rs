@@ -231,13 +231,22 @@ fn sandbox_escapes_from_python_are_refused() {
     // characters.
     for (what, message) in [
         ("process.run with a string", "write ['cat /etc/passwd']"),
-        ("Command with a string", "`argv` of Command must be a list of strings, not the string 'touch x'"),
+        (
+            "Command with a string",
+            "`argv` of Command must be a list of strings, not the string 'touch x'",
+        ),
         ("Command without argv", "`argv` of Command is empty"),
-        ("Needs with a string", "`commands` of Needs must be a list of strings"),
+        (
+            "Needs with a string",
+            "`commands` of Needs must be a list of strings",
+        ),
     ] {
         let r = outcome(what);
         assert_eq!(r["error"], "Invalid", "{what}: {r}");
-        assert!(r["message"].as_str().unwrap().contains(message), "{what}: {r}");
+        assert!(
+            r["message"].as_str().unwrap().contains(message),
+            "{what}: {r}"
+        );
     }
     // Reading the filesystem in configure is refused as well.
     let r = outcome("fs.read in configure");
