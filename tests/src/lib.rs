@@ -3,7 +3,7 @@
 //! The constants are the absolute paths of real components that `build.rs`
 //! built from source, one per package, named after it in upper case: the
 //! test guests of `tests/guests/` (`PROBE`, `SPIN`, `HOG`, `CALLS`,
-//! `WASI_ENV`, `WIRING`, and the Python `PY_PROBE`) and the example
+//! `WASI_ENV`, `WIRING`, and the Python `PY_PROBE` and `PY_STEPS`) and the example
 //! components of `components/` (`HELLO`, `MOTD`, `CHECKSUMS`, `DATABASE`,
 //! `APP`, and the Python `GREETER`). Each must be used by some test under
 //! `tests/tests/`, or the build fails.
