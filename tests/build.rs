@@ -41,7 +41,8 @@ fn run() -> Result<(), String> {
 
     let toolchain = berth_build::detect().map_err(|e| e.to_string())?;
     // One target folder for both workspaces, so the standard library
-    // (built with -Zbuild-std) and the SDK compile once.
+    // (built with -Zbuild-std) and the SDK compile once; tests that build a
+    // Rust component use it too (`berth_tests::guest_target_dir`).
     let target_dir = repo.join("target/wasm-guests");
     let guests_out = out_dir.join("guests");
     let mut progress = |line: &str| eprintln!("{line}");

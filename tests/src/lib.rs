@@ -3,7 +3,7 @@
 //! The constants are the absolute paths of real components that `build.rs`
 //! built from source, one per package, named after it in upper case: the
 //! test guests of `tests/guests/` (`PROBE`, `SPIN`, `HOG`, `CALLS`,
-//! `WASI_ENV`, `WIRING`, and the Python `PY_PROBE`) and the example
+//! `WASI_ENV`, `WIRING`, and the Python `PY_PROBE` and `PY_STEPS`) and the example
 //! components of `components/` (`HELLO`, `MOTD`, `CHECKSUMS`, `DATABASE`,
 //! `APP`, and the Python `GREETER`). Each must be used by some test under
 //! `tests/tests/`, or the build fails.
@@ -50,6 +50,13 @@ pub fn component_dir(name: &str) -> PathBuf {
 /// once per test run rather than once per test.
 pub fn cache_dir() -> PathBuf {
     Path::new(REPO).join("target").join("berth-test-cache")
+}
+
+/// The cargo target folder `build.rs` builds the Rust guests in: the
+/// standard library for wasm32 and the SDK's dependencies are compiled there
+/// already, so a test that builds a Rust component does it in seconds.
+pub fn guest_target_dir() -> PathBuf {
+    Path::new(REPO).join("target").join("wasm-guests")
 }
 
 /// A deployment repository in a temporary folder.

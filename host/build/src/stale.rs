@@ -8,8 +8,9 @@ use std::time::SystemTime;
 ///
 /// The sources are the member's `Cargo.toml`, `build.rs` and `src/**`, the
 /// workspace's `Cargo.toml` and `Cargo.lock` (in the parent folder), and,
-/// when an ancestor folder holds berth's `sdk/rust` and `wit/`, the SDK's
-/// `Cargo.toml` and `src/**` and all of `wit/`. Unreadable sources count as
+/// when an ancestor folder holds berth's `sdk/rust` and `wit/` (a berth
+/// checkout) or `vendor/berth/` with both (as `berth new` writes them), the
+/// SDK's `Cargo.toml` and `src/**` and all of `wit/`. Unreadable sources count as
 /// newer, so a doubtful build is redone.
 pub fn stale(workspace_member_dir: &Path, wasm: &Path) -> bool {
     let Ok(built) = fs::metadata(wasm).and_then(|m| m.modified()) else {
@@ -31,13 +32,18 @@ fn sources(member: &Path) -> Vec<PathBuf> {
         sources.push(workspace.join("Cargo.toml"));
         sources.push(workspace.join("Cargo.lock"));
     }
-    if let Some(repo) = member
-        .ancestors()
-        .find(|dir| dir.join("sdk/rust/Cargo.toml").is_file() && dir.join("wit").is_dir())
-    {
-        sources.push(repo.join("sdk/rust/Cargo.toml"));
-        sources.push(repo.join("sdk/rust/src"));
-        sources.push(repo.join("wit"));
+    // The SDK of a berth checkout, or the copy `berth new` vendors into a
+    // deployment repository.
+    let has_sdk =
+        |dir: &Path| dir.join("sdk/rust/Cargo.toml").is_file() && dir.join("wit").is_dir();
+    if let Some(sdk) = member.ancestors().find_map(|dir| {
+        [dir.to_owned(), dir.join("vendor/berth")]
+            .into_iter()
+            .find(|d| has_sdk(d))
+    }) {
+        sources.push(sdk.join("sdk/rust/Cargo.toml"));
+        sources.push(sdk.join("sdk/rust/src"));
+        sources.push(sdk.join("wit"));
     }
     sources
 }
@@ -123,5 +129,38 @@ mod tests {
             t0 + Duration::from_secs(40),
         );
         assert!(stale(&member, &wasm), "new source file");
+    }
+
+    #[test]
+    fn a_vendored_sdk_counts_as_a_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let t0 = SystemTime::now() - Duration::from_secs(100);
+        let member = root.join("components/web");
+        touch(&member.join("Cargo.toml"), t0);
+        touch(&member.join("src/lib.rs"), t0);
+        touch(&root.join("vendor/berth/sdk/rust/Cargo.toml"), t0);
+        touch(&root.join("vendor/berth/sdk/rust/src/lib.rs"), t0);
+        touch(&root.join("vendor/berth/wit/v0.1.0/component.wit"), t0);
+        let wasm = root.join("out/web.wasm");
+        touch(&wasm, t0 + Duration::from_secs(10));
+        for d in ["components/web/src", "components/web", "components"] {
+            fs::File::open(root.join(d))
+                .unwrap()
+                .set_modified(t0)
+                .unwrap();
+        }
+        for d in ["sdk/rust/src", "sdk/rust", "sdk", "wit/v0.1.0", "wit"] {
+            fs::File::open(root.join("vendor/berth").join(d))
+                .unwrap()
+                .set_modified(t0)
+                .unwrap();
+        }
+        assert!(!stale(&member, &wasm), "up to date");
+        touch(
+            &root.join("vendor/berth/sdk/rust/src/lib.rs"),
+            t0 + Duration::from_secs(20),
+        );
+        assert!(stale(&member, &wasm), "the vendored SDK changed");
     }
 }

@@ -117,6 +117,11 @@ pub enum Command {
         #[arg(short, long)]
         debug: bool,
     },
+    /// Create something new in the repository: `berth new component NAME`.
+    New {
+        #[command(subcommand)]
+        what: New,
+    },
     /// Show what a component file contains: name, API version, attributes,
     /// requested capabilities.
     Inspect {
@@ -162,6 +167,31 @@ pub enum SecretsCommand {
     },
 }
 
+/// What `berth new` creates.
+#[derive(Debug, Subcommand)]
+pub enum New {
+    /// A component package `components/NAME/` that builds and deploys as it
+    /// is: it renders `NAME.conf` into its workdir from its attributes, and
+    /// its README states its attributes and capabilities.
+    Component {
+        /// Its name: lowercase letters, digits, `-` and `_`, starting with a
+        /// letter.
+        name: String,
+        /// The language it is written in.
+        #[arg(long, value_enum, default_value_t = Lang::Rust)]
+        lang: Lang,
+    },
+}
+
+/// The language of a new component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Lang {
+    /// A crate of the cargo workspace `components/`, with berth's Rust SDK.
+    Rust,
+    /// A folder with a `component.py`, with berth's Python SDK.
+    Python,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +220,22 @@ mod tests {
             }
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    #[test]
+    fn new_component_takes_a_name_and_a_language() {
+        let cli = Cli::try_parse_from(["berth", "new", "component", "web", "--lang", "python"])
+            .expect("valid arguments");
+        match cli.command {
+            Command::New {
+                what: New::Component { name, lang },
+            } => {
+                assert_eq!(name, "web");
+                assert_eq!(lang, Lang::Python);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["berth", "new", "component", "web", "--lang", "go"]).is_err());
     }
 
     #[test]

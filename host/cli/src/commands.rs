@@ -7,6 +7,7 @@ mod inspect;
 mod lock;
 mod package;
 mod secrets;
+mod new;
 mod show;
 
 use crate::cli::{Cli, Command, SecretsCommand};
@@ -85,6 +86,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             no_build,
         } => package::run(repository(cli.repo)?, &name, out.as_deref(), !no_build),
         Command::Lock => lock::run(repository(cli.repo)?),
+        Command::New { what } => new::run(repository(cli.repo)?, what),
     }
 }
 

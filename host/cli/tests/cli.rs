@@ -936,3 +936,246 @@ fn secrets_edit_needs_a_recipients_list() {
     assert!(err.contains("age-keygen -y"), "{err}");
     assert!(!repo.join("environments/local/secrets.cfg.age").exists());
 }
+
+/// A fresh deployment repository: nothing but `environments/x/environment.cfg`.
+fn fresh_repository() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("environments/x")).unwrap();
+    std::fs::write(
+        dir.path().join("environments/x/environment.cfg"),
+        "[environment]\nconnect_method = local\ntimeout = 60\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn berth_in(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(args)
+        .current_dir(dir)
+        .env("BERTH_CACHE_DIR", berth_tests::cache_dir())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+/// Assigns `component` to `localhost` in environment `x`, with `extra` lines.
+fn assign(dir: &std::path::Path, component: &str, extra: &str) {
+    std::fs::write(
+        dir.join("environments/x/environment.cfg"),
+        format!("[environment]\nconnect_method = local\ntimeout = 60\n\n[hosts]\nlocalhost = {component}\n{extra}"),
+    )
+    .unwrap();
+}
+
+/// The attribute rows of a scaffolded README: `(name, type, default)`.
+fn readme_attributes(readme: &str) -> Vec<(String, String, serde_json::Value)> {
+    readme
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<&str> = l
+                .split(" | ")
+                .map(|c| c.trim_matches(['|', ' ', '`']))
+                .collect();
+            (
+                cells[0].to_owned(),
+                cells[1].to_owned(),
+                serde_json::from_str(cells[2]).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `berth inspect` of `wasm` agrees with the README in `dir`: the same
+/// attributes (name, type, default) and no needs, as the README says.
+fn inspect_agrees_with_the_readme(dir: &std::path::Path, wasm: &str, readme: &str) {
+    let run = berth_in(dir, &["inspect", wasm, "--format", "json"]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let root = &value["roots"][0];
+    let declared: Vec<(String, String, serde_json::Value)> = root["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_owned(),
+                a["type"].as_str().unwrap().to_owned(),
+                a["default"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(readme_attributes(readme), declared, "{readme}");
+    assert_eq!(root["needs"]["paths"], serde_json::json!([]));
+    assert_eq!(root["needs"]["commands"], serde_json::json!([]));
+    assert!(readme.contains("it needs no\n`[grants:"), "{readme}");
+    assert!(readme.contains(root["doc"].as_str().unwrap()), "{readme}");
+}
+
+/// Deploys `x` twice: the first writes `work/NAME/NAME.conf`, the second
+/// changes nothing; then an override changes the file.
+fn deploys_and_converges(dir: &std::path::Path, name: &str) {
+    let first = berth_in(dir, &["deploy", "x"]);
+    let out = text(&first.stdout);
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{out}\n{}",
+        text(&first.stderr)
+    );
+    let conf = std::fs::read_to_string(dir.join(format!("work/{name}/{name}.conf"))).unwrap();
+    assert_eq!(
+        conf,
+        format!(
+            "# {name} on localhost, environment x.\n# Written by berth from {name}.conf.j2: edits here are overwritten.\naddress = 127.0.0.1\nport = 8080\n"
+        )
+    );
+    let before = berth_tests::snapshot(&dir.join("work"));
+    let second = berth_in(dir, &["deploy", "x"]);
+    let out = text(&second.stdout);
+    assert_eq!(second.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("deployed x: 0 changed, 1 unchanged, 0 failed"),
+        "{out}"
+    );
+    assert_eq!(berth_tests::snapshot(&dir.join("work")), before);
+
+    assign(dir, name, &format!("\n[component:{name}]\nport = 0\n"));
+    let refused = berth_in(dir, &["deploy", "x"]);
+    let out = text(&refused.stdout);
+    assert_eq!(refused.status.code(), Some(1), "{out}");
+    assert!(out.contains("must be between 1 and 65535, not 0"), "{out}");
+
+    assign(dir, name, &format!("\n[component:{name}]\nport = 9000\n"));
+    let changed = berth_in(dir, &["deploy", "x"]);
+    assert_eq!(changed.status.code(), Some(0), "{}", text(&changed.stdout));
+    let conf = std::fs::read_to_string(dir.join(format!("work/{name}/{name}.conf"))).unwrap();
+    assert!(conf.ends_with("port = 9000\n"), "{conf}");
+}
+
+/// Runs `berth new component NAME --lang LANG` in `dir`; its output.
+fn scaffold(dir: &std::path::Path, name: &str, lang: &str) -> String {
+    let run = berth_in(dir, &["new", "component", name, "--lang", lang]);
+    let out = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{out}\n{}", text(&run.stderr));
+    out
+}
+
+#[test]
+fn new_rust_component_builds_deploys_and_converges() {
+    let dir = fresh_repository();
+    let out = scaffold(dir.path(), "web-app", "rust");
+    assert_eq!(
+        out,
+        "created the Rust component `web-app` in components/web-app/\n  \
+         components/web-app/Cargo.toml\n  components/web-app/src/lib.rs\n  \
+         components/web-app/web-app.conf.j2\n  components/web-app/README.md\n  \
+         components/Cargo.toml (the cargo workspace of the Rust components)\n  \
+         vendor/berth/: berth's Rust SDK, which `berth-sdk` points at (commit it with the component)\n\
+         \nnext steps:\n  1. assign it to a host in `environments/x/environment.cfg`:\n       \
+         [hosts]\n       localhost = web-app\n     (or append `, web-app` to a host's line)\n  \
+         2. optionally set its attributes in `[component:web-app]`: address (string, default \"127.0.0.1\"), port (int, default 8080)\n  \
+         3. berth deploy x\n"
+    );
+    assert!(
+        dir.path()
+            .join("vendor/berth/sdk/rust/src/lib.rs")
+            .is_file()
+    );
+
+    // Build as `berth build` does, but in the target folder the test guests
+    // are built in: a fresh one compiles the standard library for wasm32
+    // (minutes on two cores); the SDK and the component still compile here.
+    let toolchain = berth_build::detect().unwrap();
+    let start = std::time::Instant::now();
+    let built = berth_build::build_workspace(
+        &dir.path().join("components"),
+        &berth_tests::guest_target_dir(),
+        &dir.path().join(".berth/build"),
+        &toolchain,
+        &mut |_| {},
+    )
+    .unwrap();
+    eprintln!(
+        "the scaffolded Rust component built in {:?}",
+        start.elapsed()
+    );
+    assert_eq!(built.len(), 1);
+    assert_eq!(built[0].package, "web-app");
+
+    let readme = std::fs::read_to_string(dir.path().join("components/web-app/README.md")).unwrap();
+    inspect_agrees_with_the_readme(dir.path(), ".berth/build/web-app.wasm", &readme);
+    assign(dir.path(), "web-app", "");
+    deploys_and_converges(dir.path(), "web-app");
+}
+
+#[test]
+fn new_python_component_builds_deploys_and_converges() {
+    let dir = fresh_repository();
+    let out = scaffold(dir.path(), "my_site", "python");
+    assert!(
+        out.starts_with(
+            "created the Python component `my_site` in components/my_site/\n  \
+             components/my_site/component.py\n  components/my_site/my_site.conf.j2\n  \
+             components/my_site/README.md\n\nnext steps:\n"
+        ),
+        "{out}"
+    );
+    assert!(!dir.path().join("components/Cargo.toml").exists());
+    assert!(!dir.path().join("vendor").exists());
+    let code = std::fs::read_to_string(dir.path().join("components/my_site/component.py")).unwrap();
+    assert!(code.contains("class MySite(Component):"), "{code}");
+
+    // `berth deploy` builds it with componentize-py, as for a user.
+    assign(dir.path(), "my_site", "");
+    deploys_and_converges(dir.path(), "my_site");
+    let readme = std::fs::read_to_string(dir.path().join("components/my_site/README.md")).unwrap();
+    inspect_agrees_with_the_readme(dir.path(), ".berth/build/my_site.wasm", &readme);
+}
+
+#[test]
+fn new_component_refuses_bad_names_and_existing_folders_and_changes_nothing() {
+    let dir = fresh_repository();
+    for (name, lang, message) in [
+        (
+            "Web",
+            "rust",
+            "error: `Web` cannot name a component: `W` is not allowed",
+        ),
+        ("2web", "python", "must start with a lowercase letter"),
+        ("fn", "rust", "Rust keyword"),
+        ("../x", "python", "`.` is not allowed"),
+    ] {
+        let before = berth_tests::snapshot(dir.path());
+        let run = berth_in(dir.path(), &["new", "component", name, "--lang", lang]);
+        let err = text(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{err}");
+        assert!(err.contains(message), "{name}: {err}");
+        assert_eq!(berth_tests::snapshot(dir.path()), before, "{name}");
+    }
+
+    std::fs::create_dir_all(dir.path().join("components/web")).unwrap();
+    std::fs::write(dir.path().join("components/web/notes.txt"), "mine").unwrap();
+    let before = berth_tests::snapshot(dir.path());
+    for lang in ["rust", "python"] {
+        let run = berth_in(dir.path(), &["new", "component", "web", "--lang", lang]);
+        let err = text(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("error: `components/web` already exists: choose another name"),
+            "{err}"
+        );
+        assert_eq!(berth_tests::snapshot(dir.path()), before);
+    }
+
+    let outside = tempfile::tempdir().unwrap();
+    let run = berth_in(outside.path(), &["new", "component", "web"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(
+        text(&run.stderr).contains("pass `--repo DIR`"),
+        "{}",
+        text(&run.stderr)
+    );
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+}

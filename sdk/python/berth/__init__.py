@@ -139,6 +139,18 @@ class Attribute:
         return _t.AttributeDecl(self.name, _TYPES[self.type][0], default, self.doc)
 
 
+def _strings(owner, what, items):
+    """`items` as a list of str; a single string is refused, since `list()`
+    would silently split it into characters."""
+    if isinstance(items, (str, bytes)):
+        raise Invalid(
+            "`{}` of {} must be a list of strings, not the string {!r}: write [{!r}]".format(
+                what, owner, items, items
+            )
+        )
+    return [str(item) for item in items]
+
+
 class Needs:
     """What a root component needs beyond its workdir (read-write) and its
     definition folder (read-only); the environment must grant it.
@@ -148,9 +160,9 @@ class Needs:
     """
 
     def __init__(self, commands=(), read=(), read_write=()):
-        self.commands = list(commands)
-        self.read = list(read)
-        self.read_write = list(read_write)
+        self.commands = _strings("Needs", "commands", commands)
+        self.read = _strings("Needs", "read", read)
+        self.read_write = _strings("Needs", "read_write", read_write)
 
     def _wit(self):
         paths = [_t.PathNeed(p, _t.Access.READ) for p in self.read]
@@ -324,9 +336,11 @@ class Command(_Step):
     whenever a child step changed."""
 
     def __init__(self, argv, cwd=None, unless=None, creates=None, on_change=False, label=""):
-        self.argv = [str(a) for a in argv]
+        self.argv = _strings("Command", "argv", argv)
+        if not self.argv:
+            raise Invalid("`argv` of Command is empty: name the program to run")
         self.cwd = cwd
-        self.unless = None if unless is None else [str(a) for a in unless]
+        self.unless = None if unless is None else _strings("Command", "unless", unless)
         self.creates = creates
         self.on_change = on_change
         self.label = label

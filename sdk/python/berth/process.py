@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from wit_world.imports import process as _process
 
-from ._errors import Failed, call
+from ._errors import Failed, Invalid, call
 
 
 @dataclass
@@ -39,6 +39,11 @@ def run(argv, cwd=None, stdin=None, check=False):
     A non-zero exit is reported in `Output.status`, or raised as `Failed`
     when `check` is true.
     """
+    if isinstance(argv, (str, bytes)):
+        raise Invalid(
+            "`argv` of process.run must be a list of strings, not the string {!r}: "
+            "write [{!r}]".format(argv, argv)
+        )
     argv = [str(a) for a in argv]
     if isinstance(stdin, str):
         stdin = stdin.encode("utf-8")

@@ -45,6 +45,10 @@ class Probe(Component):
             attempt("fs.read /etc/passwd", lambda: fs.read("/etc/passwd")),
             attempt("fs.write ../escape.txt", lambda: fs.write("../escape.txt", "x")),
             attempt("process.run", lambda: berth.process.run(["cat", "/etc/passwd"])),
+            attempt("process.run with a string", lambda: berth.process.run("cat /etc/passwd")),
+            attempt("Command with a string", lambda: berth.Command("touch x").argv),
+            attempt("Command without argv", lambda: berth.Command([]).argv),
+            attempt("Needs with a string", lambda: berth.Needs(commands="touch").commands),
             self.in_configure,
         ]
         fs.write("report.json", json.dumps(report, indent=2, sort_keys=True) + "\n")

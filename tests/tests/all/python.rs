@@ -1,11 +1,13 @@
-//! The Python example `greeter` and the Python test guest `py-probe`, built
-//! with componentize-py and berth's Python SDK, go through the checks of the
-//! Rust examples: first deploy, converged redeploy, predict, sandbox escapes
-//! refused; `print` goes to the log; the compile cache makes loading fast.
+//! The Python example `greeter` and the Python test guests `py-probe` and
+//! `py-steps`, built with componentize-py and berth's Python SDK, go through
+//! the checks of the Rust examples: first deploy, converged redeploy,
+//! predict, sandbox escapes refused; `print` goes to the log; the compile
+//! cache makes loading fast; provide/require, needs and grants, `Command`,
+//! `Symlink` and `Purge` work from Python.
 
 use berth_engine::event::Outcome;
 use berth_runtime::{CacheOutcome, Runtime, RuntimeOptions};
-use berth_tests::{GREETER, PY_PROBE, TestRepo, snapshot};
+use berth_tests::{GREETER, PY_PROBE, PY_STEPS, TestRepo, WIRING, snapshot};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -225,6 +227,27 @@ fn sandbox_escapes_from_python_are_refused() {
         r["message"].as_str().unwrap().contains("commands = cat"),
         "{r}"
     );
+    // A string where the SDK wants a list is refused, not split into
+    // characters.
+    for (what, message) in [
+        ("process.run with a string", "write ['cat /etc/passwd']"),
+        (
+            "Command with a string",
+            "`argv` of Command must be a list of strings, not the string 'touch x'",
+        ),
+        ("Command without argv", "`argv` of Command is empty"),
+        (
+            "Needs with a string",
+            "`commands` of Needs must be a list of strings",
+        ),
+    ] {
+        let r = outcome(what);
+        assert_eq!(r["error"], "Invalid", "{what}: {r}");
+        assert!(
+            r["message"].as_str().unwrap().contains(message),
+            "{what}: {r}"
+        );
+    }
     // Reading the filesystem in configure is refused as well.
     let r = outcome("fs.read in configure");
     assert_eq!(r["error"], "Invalid", "{r}");
@@ -264,4 +287,182 @@ fn the_compile_cache_makes_the_second_load_fast() {
     eprintln!("greeter (componentize-py): cold load {cold:?}, cached load {cached:?}");
     assert!(cached * 10 < cold, "cold {cold:?}, cached {cached:?}");
     assert!(cached < Duration::from_secs(2), "cached {cached:?}");
+}
+
+const STEPS: &str = "\
+[environment]
+connect_method = local
+timeout = 60
+
+[hosts]
+localhost = py-source, py-steps, wiring-a
+
+[component:wiring-a]
+requires = [{\"key\": \"settings\", \"strict\": true, \"type\": \"map\"}]
+";
+
+const GRANT: &str = "\n[grants:py-steps]\ncommands = touch\n";
+
+/// A repository with `py-steps` (roots `py-source` and `py-steps`) and the
+/// Rust guest `wiring`, whose root `wiring-a` requires `settings` too; its
+/// workdir holds two `.tmp` files for the purge and one file to keep.
+fn steps(grant: bool) -> TestRepo {
+    let repo = TestRepo::new();
+    let env = if grant {
+        format!("{STEPS}{GRANT}")
+    } else {
+        STEPS.to_owned()
+    };
+    repo.component("py-steps", PY_STEPS)
+        .component("wiring", WIRING)
+        .env("local", &env)
+        .write("work/py-steps/a.tmp", "a")
+        .write("work/py-steps/b.tmp", "b")
+        .write("work/py-steps/keep.txt", "keep");
+    repo
+}
+
+#[test]
+fn a_python_provider_reaches_python_and_rust_requirers_typed() {
+    let repo = steps(true);
+    let run = repo.deploy("local");
+    let summary = run.summary();
+    assert_eq!(summary.failed, 0, "{:#?}\n{:#?}", run.steps(), run.logs());
+    let order = run
+        .events
+        .iter()
+        .find_map(|e| match e {
+            berth_engine::event::Event::Planned { order, .. } => Some(order.clone()),
+            _ => None,
+        })
+        .expect("a plan");
+    let position = |root: &str| {
+        order
+            .iter()
+            .position(|o| o.ends_with(&format!("/{root}")))
+            .unwrap_or_else(|| panic!("{root} not in {order:?}"))
+    };
+    assert!(position("py-source") < position("py-steps"), "{order:?}");
+    assert!(position("py-source") < position("wiring-a"), "{order:?}");
+
+    let expected = serde_json::json!({
+        "port": 5432, "tls": true, "hosts": ["a", "b"], "name": "db", "ratio": 0.5
+    });
+    let received: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo.workdir("py-steps").join("received.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        received,
+        serde_json::json!([{
+            "host": "localhost",
+            "component": "py-source",
+            "value": expected,
+            "types": {"hosts": "list", "name": "str", "port": "int", "ratio": "float", "tls": "bool"},
+            "provided_type": "Provided",
+        }])
+    );
+    // The Rust guest read the Python value as a typed map.
+    let seen: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo.workdir("wiring-a").join("seen.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        seen["required"]["settings"],
+        serde_json::json!([{"host": "localhost", "component": "py-source", "value": expected}])
+    );
+}
+
+#[test]
+fn command_symlink_and_purge_from_python_deploy_predict_and_converge() {
+    let repo = steps(true);
+    let work = repo.workdir("py-steps");
+
+    // Predict on a fresh target: every step would change, nothing does.
+    let before = snapshot(&repo.join("work"));
+    let predicted = repo.predict("local");
+    let summary = predicted.summary();
+    assert_eq!(summary.failed, 0, "{:#?}", predicted.steps());
+    for label in ["received", "touch", "release", "current", "purge"] {
+        assert!(
+            matches!(predicted.step(label), Outcome::WouldChange { .. }),
+            "{label}: {:?}",
+            predicted.step(label)
+        );
+    }
+    match predicted.step("purge") {
+        Outcome::WouldChange { reason, .. } => {
+            assert!(reason.contains("2 to remove: a.tmp, b.tmp"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        snapshot(&repo.join("work")),
+        before,
+        "predict changed files"
+    );
+
+    let first = repo.deploy("local");
+    let summary = first.summary();
+    assert_eq!(
+        summary.failed,
+        0,
+        "{:#?}\n{:#?}",
+        first.steps(),
+        first.logs()
+    );
+    for label in ["received", "touch", "release", "current", "purge"] {
+        assert!(
+            matches!(first.step(label), Outcome::Changed { .. }),
+            "{label}: {:?}",
+            first.step(label)
+        );
+    }
+    assert!(work.join("touched").is_file(), "the granted command ran");
+    assert!(work.join("releases/v1").is_dir());
+    assert_eq!(
+        std::fs::read_link(work.join("current")).unwrap(),
+        Path::new("releases/v1")
+    );
+    assert!(!work.join("a.tmp").exists() && !work.join("b.tmp").exists());
+    assert_eq!(
+        std::fs::read_to_string(work.join("keep.txt")).unwrap(),
+        "keep"
+    );
+
+    let converged = snapshot(&repo.join("work"));
+    let second = repo.deploy("local");
+    let summary = second.summary();
+    assert_eq!(summary.failed, 0, "{:#?}", second.steps());
+    assert_eq!(summary.changed, 0, "{:#?}", second.steps());
+    assert_eq!(
+        snapshot(&repo.join("work")),
+        converged,
+        "a converged run touched files"
+    );
+
+    // A new match of the purge is found by predict and removed by deploy.
+    repo.write("work/py-steps/c.tmp", "c");
+    match repo.predict("local").step("purge") {
+        Outcome::WouldChange { reason, .. } => assert!(reason.contains("c.tmp"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(work.join("c.tmp").exists());
+    assert_eq!(repo.deploy("local").summary().changed, 1);
+    assert!(!work.join("c.tmp").exists());
+}
+
+#[test]
+fn an_ungranted_command_of_a_python_component_stops_the_deploy_with_the_grant_lines() {
+    let repo = steps(false);
+    let before = snapshot(repo.path());
+    let error = repo.deploy("local").error();
+    assert!(error.contains("component `py-steps` needs"), "{error}");
+    assert!(error.contains("[grants:py-steps]"), "{error}");
+    assert!(error.contains("commands = touch"), "{error}");
+    assert_eq!(
+        snapshot(repo.path()),
+        before,
+        "a refused deploy changed files"
+    );
 }
