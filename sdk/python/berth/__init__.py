@@ -35,6 +35,7 @@ from ._errors import Denied, Error, Failed, Invalid, IoError, NotFound, call
 
 __all__ = [
     "API_VERSION",
+    "Address",
     "Attribute",
     "Command",
     "Component",
@@ -56,6 +57,7 @@ __all__ = [
     "export",
     "fs",
     "log",
+    "platform",
     "process",
 ]
 
@@ -65,12 +67,64 @@ API_VERSION = "0.1.0"
 
 _REQUIRED = object()
 
+
+class Address:
+    """A service address, resolved as batou's `Address`.
+
+    Declare an attribute with `Attribute(Address, default="localhost:8080")`
+    or resolve one in configure with `self.resolve("host:port")`. berth
+    resolves the host through the environment's `[resolver]`, then DNS, as
+    its `require_v4` / `require_v6` ask.
+
+    - `connect`: `host:port`, for clients (also `str(address)`);
+    - `listen`, `listen_v6`: the first IPv4 / IPv6 address with the port,
+      for servers, or `None`;
+    - `host`, `port`, and every address found in `ipv4` / `ipv6`.
+    """
+
+    def __init__(self, value):
+        self.host = value["host"]
+        self.port = value["port"]
+        self.connect = value["connect"]
+        self.listen = value.get("listen")
+        self.listen_v6 = value.get("listen_v6")
+        self.ipv4 = list(value.get("ipv4", []))
+        self.ipv6 = list(value.get("ipv6", []))
+
+    def _json(self):
+        return {
+            "host": self.host,
+            "port": self.port,
+            "connect": self.connect,
+            "listen": self.listen,
+            "listen_v6": self.listen_v6,
+            "ipv4": self.ipv4,
+            "ipv6": self.ipv6,
+        }
+
+    def __str__(self):
+        return self.connect
+
+    def __repr__(self):
+        return "Address({!r})".format(self.connect)
+
+    def __eq__(self, other):
+        return isinstance(other, Address) and self._json() == other._json()
+
+    def __hash__(self):
+        return hash(self.connect)
+
+
+# Per type: the WIT type, the Python types a value (and a default) may
+# have, and how a value read from berth becomes the attribute's value.
 _TYPES = {
     str: (_t.AttributeType.STRING, (str,)),
     int: (_t.AttributeType.INT, (int,)),
     bool: (_t.AttributeType.BOOL, (bool,)),
     list: (_t.AttributeType.LIST, (list,)),
     dict: (_t.AttributeType.MAP, (dict,)),
+    # Written `host:port` as a default; berth hands over the resolved object.
+    Address: (_t.AttributeType.ADDRESS, (str,)),
 }
 
 
@@ -84,15 +138,17 @@ class Attribute:
     """A setting of a root component that the environment may override in
     its `[component:NAME]` section.
 
-    `type` is one of `str`, `int`, `bool`, `list`, `dict`. Without a
-    `default` the attribute is required. Reading it on the component gives
-    the environment's value, else the default, checked against the type.
+    `type` is one of `str`, `int`, `bool`, `list`, `dict`, `Address` (its
+    default written `"host:port"`). Without a `default` the attribute is
+    required. Reading it on the component gives the environment's value,
+    else the default, checked against the type.
     """
 
     def __init__(self, type, default=_REQUIRED, doc=""):
         if type not in _TYPES:
             raise TypeError(
-                "attribute type must be str, int, bool, list or dict, not {!r}".format(type)
+                "attribute type must be str, int, bool, list, dict or berth.Address, "
+                "not {!r}".format(type)
             )
         self.type = type
         self.default = default
@@ -116,7 +172,9 @@ class Attribute:
                         self.name, instance.name, e
                     )
                 ) from None
-            if not _fits(value, self.type):
+            if self.type is Address and isinstance(value, dict):
+                value = Address(value)
+            elif not _fits(value, self.type):
                 raise Invalid(
                     "attribute `{}` of component `{}` must be {}, not {!r}".format(
                         self.name, instance.name, self.type.__name__, value
@@ -458,6 +516,11 @@ class Component:
             out.append(Provided(p.host, p.component, value))
         return out
 
+    def resolve(self, address):
+        """Resolve `host:port` (or `[IPv6]:port`) into an `Address`, as an
+        attribute of type `Address` would be."""
+        return Address(json.loads(call(_model.resolve, address)))
+
     # -- verify / update --------------------------------------------------
 
     def verify(self):
@@ -510,6 +573,11 @@ class _Builder:
                 step.configure()
             finally:
                 step._berth_builder = None
+            variant = _variant(type(step))
+            if variant is not None:
+                added = variant()
+                added.parent = step
+                self.add(own, added)
         elif isinstance(step, _Step):
             self.steps.append(_t.Step(parent, step.label, step._resource()))
         else:
@@ -519,6 +587,50 @@ class _Builder:
                 )
             )
         return index
+
+
+# Platform variants ---------------------------------------------------------
+
+_PLATFORMS = {}
+
+
+def platform(name, component):
+    """Register the decorated class as `component`'s variant for platform
+    `name`, as batou's `@platform`:
+
+        @berth.platform("debian", Nginx)
+        class NginxDebian(Component):
+            def configure(self):
+                self += File("apt-preferences", content="...")
+
+    After `component` configures, an instance of the variant for the host's
+    platform (`--platform`, else the host's, else the environment's) is
+    added to it, with `self.parent` set to it; a platform without a variant
+    adds nothing.
+    """
+    if not (isinstance(component, type) and issubclass(component, Component)):
+        raise TypeError("berth.platform needs a Component class, not {!r}".format(component))
+
+    def register(variant):
+        if not (isinstance(variant, type) and issubclass(variant, Component)):
+            raise TypeError("@berth.platform decorates Component classes, not {!r}".format(variant))
+        _PLATFORMS.setdefault(component, {})[name] = variant
+        return variant
+
+    return register
+
+
+def _variant(component):
+    """The variant of `component` for the current host's platform, if any."""
+    variants = _PLATFORMS.get(component)
+    if not variants:
+        return None
+    name = _model.host().platform
+    variant = variants.get(name)
+    if variant is not None:
+        log.debug("configuring the platform variant `{}` of `{}`".format(
+            name, component.__qualname__))
+    return variant
 
 
 # Registration --------------------------------------------------------------

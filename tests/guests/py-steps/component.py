@@ -9,13 +9,28 @@ Two roots:
   Python type of each value, to `received.json` (a custom step); it needs the
   program `touch`, runs it through a `Command` guarded by `creates`, links
   `current` to `releases/v1` with a `Symlink` and removes `*.tmp` from its
-  workdir with a `Purge`.
+  workdir with a `Purge`;
+- `py-places` writes `places.json`: its address attribute `listen` and the
+  address `db.internal:5432` as `resolve` answers them; its platform
+  variants `debian` and `alpine` add `variant.txt`.
 """
 
 import json
 
 import berth
-from berth import Attribute, Command, Component, Directory, Needs, Purge, Symlink, UpdateNeeded, fs
+from berth import (
+    Address,
+    Attribute,
+    Command,
+    Component,
+    Directory,
+    File,
+    Needs,
+    Purge,
+    Symlink,
+    UpdateNeeded,
+    fs,
+)
 
 
 class PySource(Component):
@@ -69,4 +84,36 @@ class PySteps(Component):
         self += Purge("*.tmp", label="purge")
 
 
-berth.export(PySteps, PySource)
+class PyPlaces(Component):
+    name = "py-places"
+    doc = "Writes its resolved addresses to `places.json`; platform variants add `variant.txt`."
+
+    listen = Attribute(Address, default="localhost:8080", doc="Where it would listen.")
+
+    def configure(self):
+        db = self.resolve("db.internal:5432")
+        places = {
+            "listen": {
+                "str": str(self.listen),
+                "type": type(self.listen).__name__,
+                "listen": self.listen.listen,
+                "listen_v6": self.listen.listen_v6,
+            },
+            "db": {"connect": db.connect, "listen": db.listen, "ipv4": db.ipv4, "ipv6": db.ipv6},
+        }
+        self += File("places.json", text=json.dumps(places, indent=2, sort_keys=True) + "\n")
+
+
+@berth.platform("debian", PyPlaces)
+class PyPlacesDebian(Component):
+    def configure(self):
+        self += File("variant.txt", text="debian variant of {}\n".format(self.parent.name))
+
+
+@berth.platform("alpine", PyPlaces)
+class PyPlacesAlpine(Component):
+    def configure(self):
+        self += File("variant.txt", text="alpine variant of {}\n".format(self.parent.name))
+
+
+berth.export(PySteps, PySource, PyPlaces)

@@ -466,3 +466,56 @@ fn an_ungranted_command_of_a_python_component_stops_the_deploy_with_the_grant_li
         "a refused deploy changed files"
     );
 }
+
+#[test]
+fn python_addresses_resolve_and_the_platform_picks_the_variant() {
+    let repo = TestRepo::new();
+    repo.component("py-steps", PY_STEPS).env(
+        "local",
+        "[environment]\nrequire_v6 = optional\n\n\
+         [hosts]\nh1 = py-places\n\n\
+         [host:h1]\nplatform = debian\n\n\
+         [resolver]\ndb.internal = 192.0.2.7, 2001:db8::7\napp.internal = 192.0.2.8\n\n\
+         [component:py-places]\nlisten = app.internal:8000\n",
+    );
+    let run = repo.deploy("local");
+    assert_eq!(run.summary().failed, 0, "{:#?}\n{:#?}", run.summary(), run.logs());
+    let places: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo.workdir("py-places").join("places.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        places,
+        serde_json::json!({
+            "listen": {"str": "app.internal:8000", "type": "Address",
+                       "listen": "192.0.2.8:8000", "listen_v6": null},
+            "db": {"connect": "db.internal:5432", "listen": "192.0.2.7:5432",
+                   "ipv4": ["192.0.2.7"], "ipv6": ["2001:db8::7"]},
+        })
+    );
+    let variant = repo.workdir("py-places").join("variant.txt");
+    assert_eq!(
+        std::fs::read_to_string(&variant).unwrap(),
+        "debian variant of py-places\n"
+    );
+    assert_eq!(repo.deploy("local").summary().changed, 0);
+
+    // `--platform` picks the other variant; a platform without one adds
+    // nothing (the file stays as the last deploy left it).
+    let mut options = repo.options("local");
+    options.platform = Some("alpine".into());
+    assert_eq!(repo.run(options).summary().failed, 0);
+    assert_eq!(
+        std::fs::read_to_string(&variant).unwrap(),
+        "alpine variant of py-places\n"
+    );
+    let mut options = repo.options("local");
+    options.platform = Some("nixos".into());
+    let run = repo.run(options);
+    assert_eq!(run.summary().failed, 0);
+    assert!(
+        !run.steps().iter().any(|(_, label, _)| label.contains("variant.txt")),
+        "{:#?}",
+        run.steps()
+    );
+}
