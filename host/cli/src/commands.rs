@@ -5,9 +5,9 @@ mod check;
 mod deploy;
 mod inspect;
 mod lock;
+mod new;
 mod package;
 mod secrets;
-mod new;
 mod show;
 
 use crate::cli::{Cli, Command, SecretsCommand};

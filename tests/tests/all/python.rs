@@ -479,7 +479,13 @@ fn python_addresses_resolve_and_the_platform_picks_the_variant() {
          [component:py-places]\nlisten = app.internal:8000\n",
     );
     let run = repo.deploy("local");
-    assert_eq!(run.summary().failed, 0, "{:#?}\n{:#?}", run.summary(), run.logs());
+    assert_eq!(
+        run.summary().failed,
+        0,
+        "{:#?}\n{:#?}",
+        run.summary(),
+        run.logs()
+    );
     let places: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(repo.workdir("py-places").join("places.json")).unwrap(),
     )
@@ -514,7 +520,9 @@ fn python_addresses_resolve_and_the_platform_picks_the_variant() {
     let run = repo.run(options);
     assert_eq!(run.summary().failed, 0);
     assert!(
-        !run.steps().iter().any(|(_, label, _)| label.contains("variant.txt")),
+        !run.steps()
+            .iter()
+            .any(|(_, label, _)| label.contains("variant.txt")),
         "{:#?}",
         run.steps()
     );
