@@ -392,3 +392,41 @@ fn packages_cfg_errors_name_the_file_and_line() {
         "{err}"
     );
 }
+
+#[test]
+fn a_python_component_packages_pins_and_deploys_like_a_rust_one() {
+    use berth_tests::{GREETER, component_dir};
+    // The built component as a prebuilt package folder (no `component.py`,
+    // so packaging does not rebuild it) with its template.
+    let author = TestRepo::new();
+    author.component("greeter", GREETER);
+    std::fs::copy(
+        component_dir("greeter").join("greeting.j2"),
+        author.join("components/greeter/greeting.j2"),
+    )
+    .unwrap();
+    let packaged = author.package("greeter");
+    let bytes = std::fs::read(&packaged.file).unwrap();
+    let contents = read_package(&bytes).unwrap().unwrap();
+    assert_eq!(contents.metadata.name, "greeter");
+    let files: Vec<&str> = contents.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(files, ["greeting.j2"]);
+
+    let repo = TestRepo::new();
+    repo.write("packages.cfg", "[packages]\nfind-links = packages/\n")
+        .env("local", "[hosts]\nlocalhost = greeter\n");
+    std::fs::create_dir_all(repo.join("packages")).unwrap();
+    std::fs::copy(
+        &packaged.file,
+        repo.join("packages")
+            .join(packaged.file.file_name().unwrap()),
+    )
+    .unwrap();
+    repo.lock().unwrap();
+    let run = repo.deploy("local");
+    assert_eq!(run.summary().failed, 0, "{:#?}", run.steps());
+    let greeting =
+        std::fs::read_to_string(repo.workdir("greeter").join("greeter/greeting.txt")).unwrap();
+    assert!(greeting.starts_with("Hello"), "{greeting}");
+    assert_eq!(repo.deploy("local").summary().changed, 0);
+}
