@@ -1,6 +1,6 @@
 //! The command line, as clap parses it.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 /// Deploy services made of sandboxed WebAssembly components, locally and
@@ -30,8 +30,6 @@ pub enum Format {
 pub enum Command {
     /// Deploy an environment: configure, verify and update every component.
     Deploy {
-        /// The environment (a folder or file in `environments/`).
-        environment: String,
         /// Verify only: show what would change, with diffs, and change nothing.
         #[arg(short, long)]
         predict: bool,
@@ -41,14 +39,6 @@ pub enum Command {
         /// Show debug output: component debug logs, build output, timings.
         #[arg(short, long)]
         debug: bool,
-        /// Do not build source components that are missing or stale.
-        #[arg(long)]
-        no_build: bool,
-        /// An age identity file that decrypts the environment's secrets
-        /// (repeatable; default: `$BERTH_AGE_IDENTITY`, else
-        /// `~/.config/berth/age/keys.txt`).
-        #[arg(long = "identity", value_name = "FILE")]
-        identity: Vec<PathBuf>,
         /// Deploy up to N hosts at once (default: `jobs` in [environment], else 4).
         #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
         jobs: Option<u16>,
@@ -56,6 +46,8 @@ pub enum Command {
         /// host's and the environment's `platform`).
         #[arg(long, value_name = "NAME")]
         platform: Option<String>,
+        #[command(flatten)]
+        load: Load,
     },
     /// Check an environment: resolve and configure it, change nothing.
     ///
@@ -63,22 +55,14 @@ pub enum Command {
     /// runs configure until provide/require settles; reports every problem
     /// and the deploy order. Exit status 0 when it checks, 2 when not.
     Check {
-        /// The environment (a folder or file in `environments/`).
-        environment: String,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
         /// Show debug output: component debug logs, build output, timings.
         #[arg(short, long)]
         debug: bool,
-        /// Do not build source components that are missing or stale.
-        #[arg(long)]
-        no_build: bool,
-        /// An age identity file that decrypts the environment's secrets
-        /// (repeatable; default: `$BERTH_AGE_IDENTITY`, else
-        /// `~/.config/berth/age/keys.txt`).
-        #[arg(long = "identity", value_name = "FILE")]
-        identity: Vec<PathBuf>,
+        #[command(flatten)]
+        load: Load,
     },
     /// Show the resolved model: values and their sources, order, edges.
     ///
@@ -86,8 +70,6 @@ pub enum Command {
     /// came from, its features and grants, the deploy order and the
     /// provide/require connections. Changes nothing.
     Show {
-        /// The environment (a folder or file in `environments/`).
-        environment: String,
         /// Only this host.
         #[arg(long, value_name = "HOST")]
         host: Option<String>,
@@ -97,14 +79,8 @@ pub enum Command {
         /// Output format (`json`: one JSON object).
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
-        /// Do not build source components that are missing or stale.
-        #[arg(long)]
-        no_build: bool,
-        /// An age identity file that decrypts the environment's secrets
-        /// (repeatable; default: `$BERTH_AGE_IDENTITY`, else
-        /// `~/.config/berth/age/keys.txt`).
-        #[arg(long = "identity", value_name = "FILE")]
-        identity: Vec<PathBuf>,
+        #[command(flatten)]
+        load: Load,
     },
     /// Edit an environment's age-encrypted secrets.
     Secrets {
@@ -151,6 +127,28 @@ pub enum Command {
     Lock,
 }
 
+/// The environment to load, and how: shared by `deploy`, `check` and `show`.
+#[derive(Debug, Args)]
+pub struct Load {
+    /// The environment (a folder or file in `environments/`).
+    pub environment: String,
+    /// Do not build source components that are missing or stale.
+    #[arg(long)]
+    pub no_build: bool,
+    #[command(flatten)]
+    pub identities: Identities,
+}
+
+/// The age identities that decrypt an environment's secrets.
+#[derive(Debug, Args)]
+pub struct Identities {
+    /// An age identity file that decrypts the environment's secrets
+    /// (repeatable; default: `$BERTH_AGE_IDENTITY`, else
+    /// `~/.config/berth/age/keys.txt`).
+    #[arg(long = "identity", value_name = "FILE")]
+    pub identity: Vec<PathBuf>,
+}
+
 /// What to do with secrets.
 #[derive(Debug, Subcommand)]
 pub enum SecretsCommand {
@@ -160,10 +158,8 @@ pub enum SecretsCommand {
     Edit {
         /// The environment (a folder or file in `environments/`).
         environment: String,
-        /// An age identity file that decrypts the secrets (repeatable;
-        /// default: `$BERTH_AGE_IDENTITY`, else `~/.config/berth/age/keys.txt`).
-        #[arg(long = "identity", value_name = "FILE")]
-        identity: Vec<PathBuf>,
+        #[command(flatten)]
+        identities: Identities,
     },
 }
 
@@ -209,12 +205,12 @@ mod tests {
                 .expect("valid arguments");
         match cli.command {
             Command::Deploy {
-                environment,
+                load,
                 predict,
                 format,
                 ..
             } => {
-                assert_eq!(environment, "local");
+                assert_eq!(load.environment, "local");
                 assert!(predict);
                 assert_eq!(format, Format::Json);
             }
@@ -252,13 +248,13 @@ mod tests {
         .expect("valid arguments");
         match cli.command {
             Command::Show {
-                environment,
+                load,
                 host,
                 component,
                 format,
                 ..
             } => {
-                assert_eq!(environment, "local");
+                assert_eq!(load.environment, "local");
                 assert_eq!(host.as_deref(), Some("localhost"));
                 assert_eq!(component.as_deref(), Some("motd"));
                 assert_eq!(format, Format::Human);
