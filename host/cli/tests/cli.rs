@@ -20,6 +20,14 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The standard output of a run that must have exited 0; the failure
+/// message shows both outputs.
+fn succeeded(run: &Output) -> String {
+    let out = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{out}\n{}", text(&run.stderr));
+    out
+}
+
 fn examples() -> TestRepo {
     let repo = TestRepo::new();
     repo.example("hello", HELLO)
@@ -62,8 +70,7 @@ fn deploy_then_a_converged_run_reports_zero_changed() {
 fn predict_prints_would_change_and_changes_nothing() {
     let repo = examples();
     let run = berth(&repo, &["deploy", "local", "--predict"]);
-    let out = text(&run.stdout);
-    assert_eq!(run.status.code(), Some(0), "{out}");
+    let out = succeeded(&run);
     assert!(out.starts_with("predicting local"), "{out}");
     assert!(out.contains("would change message of the day"), "{out}");
     assert!(out.contains("would change"), "{out}");
@@ -74,7 +81,7 @@ fn predict_prints_would_change_and_changes_nothing() {
 fn json_output_is_one_object_per_line_and_ends_with_the_summary() {
     let repo = examples();
     let run = berth(&repo, &["deploy", "local", "--format", "json"]);
-    assert_eq!(run.status.code(), Some(0));
+    succeeded(&run);
     let events: Vec<serde_json::Value> = text(&run.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -156,8 +163,7 @@ fn an_unknown_environment_suggests_the_close_one() {
 fn inspect_shows_name_version_attributes_and_needs() {
     let repo = TestRepo::new();
     let run = berth(&repo, &["inspect", CHECKSUMS]);
-    let out = text(&run.stdout);
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let out = succeeded(&run);
     assert!(out.starts_with("checksums 0.1.0\n"), "{out}");
     assert!(out.contains("  api version  0.1.0\n"), "{out}");
     assert!(out.contains("    files: map = {"), "{out}");
@@ -214,8 +220,7 @@ fn berth_finds_the_repository_from_a_subfolder() {
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
-    let out = text(&run.stdout);
-    assert_eq!(run.status.code(), Some(0), "{out}");
+    succeeded(&run);
     assert!(repo.workdir("motd").join("motd").exists());
 
     let again = berth(&repo, &["deploy", "local"]);
@@ -241,8 +246,7 @@ fn check_prints_the_order_and_changes_nothing() {
     let repo = examples();
     let before = berth_tests::snapshot(repo.path());
     let run = berth(&repo, &["check", "local"]);
-    let out = text(&run.stdout);
-    assert_eq!(run.status.code(), Some(0), "{out}\n{}", text(&run.stderr));
+    let out = succeeded(&run);
     assert!(
         out.starts_with("checking local (1 host, 3 components)\n"),
         "{out}"
@@ -358,8 +362,7 @@ fn check_fails_when_a_component_fails_in_configure() {
 fn show_prints_each_value_with_where_it_came_from() {
     let repo = examples_with_overrides();
     let run = berth(&repo, &["show", "local"]);
-    let out = text(&run.stdout);
-    assert_eq!(run.status.code(), Some(0), "{out}\n{}", text(&run.stderr));
+    let out = succeeded(&run);
     assert!(
         out.starts_with("environment local (environments/local/environment.cfg)\n"),
         "{out}"
@@ -401,8 +404,7 @@ fn show_prints_each_value_with_where_it_came_from() {
 fn show_filters_by_component_and_host() {
     let repo = examples_with_overrides();
     let run = berth(&repo, &["show", "local", "--component", "motd"]);
-    let out = text(&run.stdout);
-    assert_eq!(run.status.code(), Some(0), "{out}\n{}", text(&run.stderr));
+    let out = succeeded(&run);
     assert!(out.contains("  component motd\n"), "{out}");
     assert!(!out.contains("component hello"), "{out}");
     assert!(!out.contains("component checksums"), "{out}");
@@ -422,8 +424,7 @@ fn show_filters_by_component_and_host() {
             "hello",
         ],
     );
-    let out = text(&run.stdout);
-    assert_eq!(run.status.code(), Some(0), "{out}");
+    let out = succeeded(&run);
     assert!(out.contains("  component hello\n"), "{out}");
     assert!(!out.contains("component motd"), "{out}");
 }
@@ -432,7 +433,7 @@ fn show_filters_by_component_and_host() {
 fn show_json_is_one_object_with_sources() {
     let repo = examples_with_overrides();
     let run = berth(&repo, &["show", "local", "--format", "json"]);
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    succeeded(&run);
     let view: serde_json::Value = serde_json::from_slice(&run.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", text(&run.stdout)));
     assert_eq!(view["environment"], "local");
@@ -507,8 +508,7 @@ fn show_lists_provided_values_and_provide_require_edges() {
         .example("hello", HELLO)
         .env("local", "[hosts]\nlocalhost = hello, calls\n");
     let run = berth(&repo, &["show", "local"]);
-    let out = text(&run.stdout);
-    assert_eq!(run.status.code(), Some(0), "{out}\n{}", text(&run.stderr));
+    let out = succeeded(&run);
     assert!(
         out.contains("    provides calls-value = {\"answer\":42,\"from\":\"localhost\"}\n"),
         "{out}"
@@ -561,8 +561,7 @@ fn package_writes_dist_and_inspect_shows_its_metadata() {
     let repo = TestRepo::new();
     repo.example("hello", HELLO);
     let run = berth(&repo, &["package", "hello"]);
-    let out = text(&run.stdout);
-    assert_eq!(run.status.code(), Some(0), "{out}{}", text(&run.stderr));
+    let out = succeeded(&run);
     let file = repo.join("dist/hello-0.1.0.wasm");
     assert!(
         out.starts_with("packaged hello 0.1.0\n  file    dist/hello-0.1.0.wasm\n"),
@@ -576,8 +575,7 @@ fn package_writes_dist_and_inspect_shows_its_metadata() {
     assert_eq!(field(&out, "files"), "README.md, banner.txt");
 
     let run = berth(&repo, &["inspect", "dist/hello-0.1.0.wasm"]);
-    let out = text(&run.stdout);
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let out = succeeded(&run);
     assert!(
         out.contains("  package      hello 0.1.0 (API 0.1.0), packaged by berth 0.1.0\n"),
         "{out}"
@@ -647,7 +645,7 @@ fn a_pinned_package_deploys_and_a_tampered_one_is_refused() {
     let author = TestRepo::new();
     author.example("hello", HELLO);
     let run = berth(&author, &["package", "hello"]);
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    succeeded(&run);
     let packaged = author.join("dist/hello-0.1.0.wasm");
 
     let repo = TestRepo::new();
@@ -759,8 +757,7 @@ fn secrets_decrypt_with_identity_or_variable_and_show_masks_them() {
     let repo = examples();
     repo.secrets("local", "[component:motd]\ngreeting = Open sesame\n");
     let shown = |run: &Output| {
-        let out = text(&run.stdout);
-        assert_eq!(run.status.code(), Some(0), "{out}\n{}", text(&run.stderr));
+        let out = succeeded(run);
         assert!(out.contains("greeting = \"********\"  (secrets)"), "{out}");
         assert!(!out.contains("sesame"), "{out}");
     };
@@ -885,7 +882,7 @@ fn secrets_edit_reencrypts_to_the_listed_recipients() {
         "grep -q 'component:NAME' \"$1\"\nprintf '[component:motd]\\ngreeting = Psst\\n' >> \"$1\"",
     );
     let run = edit(&repo, &add);
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    succeeded(&run);
     assert!(
         text(&run.stderr).contains("to 1 recipient"),
         "{}",
@@ -907,7 +904,7 @@ fn secrets_edit_reencrypts_to_the_listed_recipients() {
     // leave the file as it was.
     let before = std::fs::read(&sealed).unwrap();
     let run = edit(&repo, &editor(&repo, "true"));
-    assert_eq!(run.status.code(), Some(0));
+    succeeded(&run);
     assert!(
         text(&run.stderr).contains("is unchanged"),
         "{}",
@@ -991,7 +988,7 @@ fn readme_attributes(readme: &str) -> Vec<(String, String, serde_json::Value)> {
 /// attributes (name, type, default) and no needs, as the README says.
 fn inspect_agrees_with_the_readme(dir: &std::path::Path, wasm: &str, readme: &str) {
     let run = berth_in(dir, &["inspect", wasm, "--format", "json"]);
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    succeeded(&run);
     let value: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     let root = &value["roots"][0];
     let declared: Vec<(String, String, serde_json::Value)> = root["attributes"]
@@ -1056,10 +1053,7 @@ fn deploys_and_converges(dir: &std::path::Path, name: &str) {
 
 /// Runs `berth new component NAME --lang LANG` in `dir`; its output.
 fn scaffold(dir: &std::path::Path, name: &str, lang: &str) -> String {
-    let run = berth_in(dir, &["new", "component", name, "--lang", lang]);
-    let out = text(&run.stdout);
-    assert_eq!(run.status.code(), Some(0), "{out}\n{}", text(&run.stderr));
-    out
+    succeeded(&berth_in(dir, &["new", "component", name, "--lang", lang]))
 }
 
 #[test]
