@@ -166,6 +166,36 @@ impl TestRepo {
         self.run(options)
     }
 
+    /// Deploys `env` again and asserts that it converged: nothing failed or
+    /// changed, and no file under `work/` was touched (content, inode,
+    /// mtime).
+    pub fn deploy_converged(&self, env: &str) -> Run {
+        let before = snapshot(&self.join("work"));
+        let run = self.deploy(env);
+        let summary = run.summary();
+        assert_eq!(summary.failed, 0, "{:#?}\n{:#?}", run.steps(), run.logs());
+        assert_eq!(summary.changed, 0, "{:#?}", run.steps());
+        assert_eq!(
+            snapshot(&self.join("work")),
+            before,
+            "a converged run touched files"
+        );
+        run
+    }
+
+    /// Predicts `env` and asserts that no file under `work/` changed.
+    pub fn predict_unchanged(&self, env: &str) -> Run {
+        let before = snapshot(&self.join("work"));
+        let run = self.predict(env);
+        assert!(run.summary().predict);
+        assert_eq!(
+            snapshot(&self.join("work")),
+            before,
+            "predict changed files"
+        );
+        run
+    }
+
     /// Packages component `name` of this repository into its `dist/`, as
     /// `berth package NAME` does, with the shared test cache.
     pub fn package(&self, name: &str) -> berth_engine::package::Packaged {
