@@ -14,10 +14,12 @@
 //! metadata and the files alike.
 
 use crate::BuildError;
-use crate::wasm::{append_custom_section, leb128, top_level_custom_sections};
+use crate::wasm::{append_custom_section, top_level_custom_sections};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Component, Path, PathBuf};
+use wasm_encoder::Encode as _;
+use wasmparser::BinaryReader;
 
 /// The custom section holding a package's [`Metadata`] as JSON.
 pub const PACKAGE_SECTION: &str = "berth:package";
@@ -164,11 +166,9 @@ fn single_section(bytes: &[u8], name: &str) -> Result<Option<Vec<u8>>, String> {
 pub fn encode_files(files: &[PackagedFile]) -> Vec<u8> {
     let mut out = Vec::new();
     for file in files {
-        leb128(&mut out, file.path.len());
-        out.extend_from_slice(file.path.as_bytes());
+        file.path.as_str().encode(&mut out);
         out.push(u8::from(file.executable));
-        leb128(&mut out, file.content.len());
-        out.extend_from_slice(&file.content);
+        file.content.as_slice().encode(&mut out);
     }
     out
 }
@@ -176,24 +176,29 @@ pub fn encode_files(files: &[PackagedFile]) -> Vec<u8> {
 /// Decodes [`encode_files`]. A path must be relative and stay inside the
 /// folder (no `..`, no empty or `.` parts) and appear once: the bytes come
 /// from a package nobody has to trust.
-pub fn decode_files(mut data: &[u8]) -> Result<Vec<PackagedFile>, String> {
+pub fn decode_files(data: &[u8]) -> Result<Vec<PackagedFile>, String> {
+    let damaged = |e: wasmparser::BinaryReaderError| {
+        format!(
+            "it ends in the middle of a file or is damaged: {}",
+            e.message()
+        )
+    };
+    let mut reader = BinaryReader::new(data, 0);
     let mut files: Vec<PackagedFile> = Vec::new();
-    while !data.is_empty() {
-        let len = read_leb128(&mut data)?;
-        let path = take(&mut data, len)?;
-        let path = String::from_utf8(path.to_vec()).map_err(|_| "a path is not UTF-8")?;
+    while !reader.eof() {
+        let path = reader.read_unlimited_string().map_err(damaged)?.to_owned();
         if !is_safe_relative(&path) {
             return Err(format!("the path `{path}` leaves the definition folder"));
         }
         if files.last().is_some_and(|last| last.path >= path) {
             return Err(format!("the path `{path}` is out of order or repeated"));
         }
-        let flags = take(&mut data, 1)?[0];
+        let flags = reader.read_u8().map_err(damaged)?;
         if flags > 1 {
             return Err(format!("unknown flags {flags:#x} for `{path}`"));
         }
-        let len = read_leb128(&mut data)?;
-        let content = take(&mut data, len)?.to_vec();
+        let len = reader.read_var_u32().map_err(damaged)? as usize;
+        let content = reader.read_bytes(len).map_err(damaged)?.to_vec();
         files.push(PackagedFile {
             path,
             executable: flags == 1,
@@ -201,29 +206,6 @@ pub fn decode_files(mut data: &[u8]) -> Result<Vec<PackagedFile>, String> {
         });
     }
     Ok(files)
-}
-
-fn take<'a>(data: &mut &'a [u8], len: usize) -> Result<&'a [u8], String> {
-    if data.len() < len {
-        return Err("it ends in the middle of a file".to_owned());
-    }
-    let (head, tail) = data.split_at(len);
-    *data = tail;
-    Ok(head)
-}
-
-fn read_leb128(data: &mut &[u8]) -> Result<usize, String> {
-    let mut value = 0usize;
-    for shift in (0..64).step_by(7) {
-        let byte = take(data, 1)?[0];
-        value |= usize::from(byte & 0x7f)
-            .checked_shl(shift)
-            .ok_or("a length is too large")?;
-        if byte & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err("a length is too large".to_owned())
 }
 
 /// Whether `path` is `a/b/c` with only normal parts.

@@ -48,13 +48,12 @@ pub fn custom_section(bytes: &[u8], name: &str) -> Result<Option<Vec<u8>>, Strin
 /// (a component or a module; a custom section is valid at the end of
 /// either).
 pub fn append_custom_section(bytes: &mut Vec<u8>, name: &str, data: &[u8]) {
-    let mut body = Vec::with_capacity(name.len() + data.len() + 5);
-    leb128(&mut body, name.len());
-    body.extend_from_slice(name.as_bytes());
-    body.extend_from_slice(data);
-    bytes.push(0);
-    leb128(bytes, body.len());
-    bytes.extend(body);
+    use wasm_encoder::Section as _;
+    wasm_encoder::CustomSection {
+        name: name.into(),
+        data: data.into(),
+    }
+    .append_to(bytes);
 }
 
 /// The content of every custom section called `name` at the top level of
@@ -75,19 +74,6 @@ pub fn top_level_custom_sections(bytes: &[u8], name: &str) -> Result<Vec<Vec<u8>
         }
     }
     Ok(found)
-}
-
-/// Unsigned LEB128, the integer encoding of WebAssembly.
-pub(crate) fn leb128(out: &mut Vec<u8>, mut value: usize) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 /// The API version `berth_sdk::export!` stamped into a component, if any.
@@ -138,9 +124,12 @@ mod tests {
 
     #[test]
     fn long_sections_use_multi_byte_sizes() {
-        let mut out = Vec::new();
-        leb128(&mut out, 300);
-        assert_eq!(out, [0xac, 0x02]);
+        let data = vec![7u8; 300];
+        let mut module = EMPTY_MODULE.to_vec();
+        append_custom_section(&mut module, "berth:long", &data);
+        // id, then the size 300 + 1 + 10 = 311 as two LEB128 bytes.
+        assert_eq!(module[8..11], [0, 0xb7, 0x02]);
+        assert_eq!(custom_section(&module, "berth:long").unwrap(), Some(data));
     }
 
     #[test]
