@@ -178,7 +178,7 @@ struct RootContext {
     sandbox: Sandbox,
     read_only: Sandbox,
     programs: Arc<Programs>,
-    globals: serde_json::Value,
+    globals: res::Globals,
     templates: res::Templates,
     workdir_ready: bool,
 }
@@ -203,7 +203,7 @@ impl Walk<'_> {
             read_only: sandbox.read_only(),
             sandbox: sandbox.clone(),
             programs,
-            globals: globals(c),
+            globals: globals(c).into(),
             templates: res::Templates::new(),
             workdir_ready: false,
         };
@@ -213,10 +213,14 @@ impl Walk<'_> {
         instance.set_sandbox(sandbox);
 
         let children = children(&c.steps)?;
-        for &top in &children[c.steps.len()] {
-            self.step(&c.steps, &children, top, instance, &mut cx)?;
-        }
-        Ok(())
+        let walked = children[c.steps.len()].iter().try_for_each(|&top| {
+            self.step(&c.steps, &children, top, instance, &mut cx)
+                .map(drop)
+        });
+        // The root's staged file writes become durable together, also
+        // those of the steps before a failure (docs/sandbox.md).
+        let committed = cx.sandbox.commit().map_err(|e| e.to_string());
+        walked.and(committed.map(drop))
     }
 
     /// Deploys step `i` after its children; returns whether it changed
@@ -286,6 +290,7 @@ impl Walk<'_> {
         cx: &mut RootContext,
     ) -> Result<Option<(String, Option<String>)>, String> {
         if let Resource::Custom(spec) = &step.resource {
+            cx.sandbox.commit().map_err(|e| e.to_string())?; // the guest sees the files
             let context = StepContext {
                 component: self.component.to_string(),
                 children_changed,

@@ -2,9 +2,24 @@
 
 use similar::TextDiff;
 
+/// Files larger than this get no diff, only a summary; a changed file of
+/// another size is then not even read.
+pub(crate) const LIMIT: usize = 256 * 1024;
+
+/// The summary of a change to or from a file larger than [`LIMIT`].
+pub(crate) fn too_large(old: u64, new: usize) -> String {
+    format!("content differs ({old} → {new} bytes, too large to show a diff)\n")
+}
+
 /// A unified diff (3 lines of context) of `old` (`None` for a new file) and
 /// `new` when both are UTF-8, else a one-line summary.
 pub(crate) fn diff(path: &str, old: Option<&[u8]>, new: &[u8]) -> String {
+    if new.len() > LIMIT {
+        return match old {
+            Some(old) => too_large(old.len() as u64, new.len()),
+            None => format!("new file ({} bytes, too large to show)\n", new.len()),
+        };
+    }
     let old_text = match old {
         Some(bytes) => std::str::from_utf8(bytes).ok(),
         None => Some(""),

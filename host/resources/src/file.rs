@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use berth_sandbox::{FsError, Kind};
+use berth_sandbox::{Comparison, FsError, Kind};
 use minijinja::Value;
 
 use crate::templates::TemplateRef;
@@ -19,11 +19,11 @@ fn render(f: &File, cx: &Context<'_>) -> Result<Vec<u8>, ResourceError> {
             let values = if context.as_object().is_some_and(|m| !m.is_empty()) {
                 // The last map wins: the step's context over the globals.
                 minijinja::value::merge_maps([
-                    Value::from_serialize(cx.globals),
+                    cx.globals.value().clone(),
                     Value::from_serialize(context),
                 ])
             } else {
-                Value::from_serialize(cx.globals)
+                cx.globals.value().clone()
             };
             let text = match body {
                 TemplateBody::Inline(text) => cx.templates.render(
@@ -51,37 +51,39 @@ fn render(f: &File, cx: &Context<'_>) -> Result<Vec<u8>, ResourceError> {
 
 pub(crate) fn verify_file(f: &File, cx: &Context<'_>) -> Result<Check, ResourceError> {
     let wanted = render(f, cx)?;
-    let Some(stat) = cx.sandbox.stat(&f.path)? else {
-        let host = cx.sandbox.host_path(&f.path)?;
-        let diff = crate::diff::diff(&host.display().to_string(), None, &wanted);
-        return Ok(Check::needs("new file", Some(diff), Plan::Write(wanted)));
+    let (mode, current) = match cx.sandbox.compare(&f.path, &wanted, crate::diff::LIMIT)? {
+        Comparison::Missing => {
+            let host = cx.sandbox.host_path(&f.path)?;
+            let diff = crate::diff::diff(&host.display().to_string(), None, &wanted);
+            return Ok(Check::needs("new file", Some(diff), Plan::Write(wanted)));
+        }
+        Comparison::DanglingSymlink => {
+            return Err(ResourceError::Failed(format!(
+                "`{}` is a dangling symlink",
+                cx.sandbox.host_path(&f.path)?.display()
+            )));
+        }
+        Comparison::NotAFile(_) => return Err(in_the_way(cx, &f.path, "a file")?),
+        Comparison::Same { mode } => (mode, None),
+        Comparison::Differs {
+            mode,
+            size,
+            current,
+        } => (mode, Some((size, current))),
     };
-    let mode = match stat.kind {
-        Kind::File => stat.mode,
-        // Written through; the link's own mode means nothing.
-        Kind::Symlink => match cx.sandbox.stat_follow(&f.path)? {
-            Some(s) if s.kind == Kind::File => s.mode,
-            Some(_) => return Err(in_the_way(cx, &f.path, "a file")?),
-            None => {
-                return Err(ResourceError::Failed(format!(
-                    "`{}` is a dangling symlink",
-                    cx.sandbox.host_path(&f.path)?.display()
-                )));
-            }
-        },
-        _ => return Err(in_the_way(cx, &f.path, "a file")?),
-    };
-    let current = cx.sandbox.read(&f.path)?;
     let mode_change = f.mode.filter(|m| *m & 0o7777 != mode);
     let mode_note = mode_change.map(|m| format!("mode {mode:04o} → {:04o}", m & 0o7777));
-    if current == wanted {
+    let Some((size, current)) = current else {
         return Ok(match mode_change {
             Some(m) => Check::needs(mode_note.unwrap_or_default(), None, Plan::Chmod(m)),
             None => Check::up_to_date(),
         });
-    }
-    let host = cx.sandbox.host_path(&f.path)?;
-    let diff = crate::diff::diff(&host.display().to_string(), Some(&current), &wanted);
+    };
+    let host = cx.sandbox.host_path(&f.path)?.display().to_string();
+    let diff = match current {
+        Some(current) => crate::diff::diff(&host, Some(&current), &wanted),
+        None => crate::diff::too_large(size, wanted.len()),
+    };
     let reason = match mode_note {
         Some(note) => format!("content changed, {note}"),
         None => "content changed".to_owned(),
@@ -95,7 +97,7 @@ pub(crate) fn update_file(f: &File, plan: Plan, cx: &Context<'_>) -> Result<(), 
             if f.leading {
                 make_parent(&f.path, cx)?;
             }
-            cx.sandbox.write_atomic(&f.path, &bytes, f.mode)?;
+            cx.sandbox.write_batched(&f.path, &bytes, f.mode)?;
         }
         Plan::Chmod(mode) => cx.sandbox.chmod(&f.path, mode)?,
         _ => {}

@@ -8,16 +8,21 @@
 //! already computed (a template is rendered once). Every access goes through
 //! the component's [`Sandbox`].
 //!
+//! A file's update only stages its new content
+//! ([`Sandbox::write_batched`]); the caller ends a component's walk with
+//! [`Sandbox::commit`], which makes all of them durable at once. Verify of
+//! any other resource commits first, so it sees the new files.
+//!
 //! ```no_run
 //! use std::time::Duration;
-//! use berth_resources::{update, verify, Content, Context, File, Resource, Templates, Verdict};
+//! use berth_resources::{update, verify, Content, Context, File, Globals, Resource, Templates, Verdict};
 //! use berth_sandbox::{Programs, Sandbox};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let sandbox = Sandbox::new("motd", "/srv/work/motd".into(), "/srv/components/motd".into(), vec![])?;
 //! let programs = Programs::none();
 //! let templates = Templates::new();
-//! let globals = serde_json::json!({"host": {"name": "web1"}, "environment": {}, "attributes": {}});
+//! let globals = Globals::from(serde_json::json!({"host": {"name": "web1"}, "environment": {}, "attributes": {}}));
 //! let cx = Context {
 //!     sandbox: &sandbox,
 //!     programs: &programs,
@@ -39,6 +44,7 @@
 //!     println!("{reason}\n{}", diff.as_deref().unwrap_or(""));
 //!     sandbox.ensure_workdir()?;
 //!     update(&motd, check, &cx)?;
+//!     sandbox.commit()?; // on disk from here on
 //! }
 //! # Ok(())
 //! # }
@@ -56,7 +62,7 @@ use std::time::Duration;
 use berth_sandbox::{Programs, Sandbox};
 
 pub use error::ResourceError;
-pub use templates::Templates;
+pub use templates::{Globals, Templates};
 
 /// A built-in step.
 #[derive(Debug, Clone, PartialEq)]
@@ -168,7 +174,7 @@ pub struct Context<'a> {
     /// The programs the component may run.
     pub programs: &'a Programs,
     /// The template top level: `{host, environment, attributes}`.
-    pub globals: &'a serde_json::Value,
+    pub globals: &'a Globals,
     /// The run's template cache.
     pub templates: &'a Templates,
     /// How long a command may run.
@@ -258,6 +264,11 @@ pub fn verify(
     cx: &Context<'_>,
     children_changed: bool,
 ) -> Result<Check, ResourceError> {
+    if !matches!(r, Resource::File(_)) {
+        // Everything but a file may look at what the staged writes change
+        // (a command, a glob, a link to a file): they land first.
+        cx.sandbox.commit()?;
+    }
     match r {
         Resource::File(f) => file::verify_file(f, cx),
         Resource::Directory(d) => file::verify_directory(d, cx),
@@ -269,7 +280,8 @@ pub fn verify(
 
 /// Makes the change that `check` (from [`verify`] on the same resource)
 /// asked for. Does nothing when the check said up to date. Creates the
-/// workdir first when it is missing.
+/// workdir first when it is missing. A file's new content is staged: it is
+/// in place and durable after the next [`Sandbox::commit`].
 ///
 /// # Errors
 ///

@@ -34,25 +34,71 @@ impl fmt::Debug for Templates {
     }
 }
 
+/// The template top level of one component (`host`, `environment`,
+/// `attributes`...), converted for minijinja once rather than for every
+/// file it renders.
+#[derive(Debug, Clone)]
+pub struct Globals {
+    value: Value,
+}
+
+impl Globals {
+    /// Converts the JSON object once.
+    pub fn new(json: &serde_json::Value) -> Globals {
+        Globals {
+            value: Value::from_serialize(json),
+        }
+    }
+
+    /// The converted value; cloning it is cheap (shared).
+    pub(crate) fn value(&self) -> &Value {
+        &self.value
+    }
+}
+
+impl From<serde_json::Value> for Globals {
+    fn from(json: serde_json::Value) -> Globals {
+        Globals::new(&json)
+    }
+}
+
 /// Which template to render, for the cache and for messages.
 pub(crate) struct TemplateRef<'a> {
     pub(crate) component: &'a str,
     /// The cache key within the component.
     pub(crate) key: String,
+    /// What to call it in errors, formatted only for one.
+    name: TemplateName<'a>,
+}
+
+enum TemplateName<'a> {
+    Source(&'a str),
+    Inline { file: &'a str },
+}
+
+impl TemplateRef<'_> {
     /// The name shown in errors.
-    pub(crate) display: String,
+    fn display(&self) -> String {
+        match self.name {
+            TemplateName::Source(path) => format!("`{path}`"),
+            TemplateName::Inline { file } => format!("inline of file `{file}`"),
+        }
+    }
 }
 
 impl<'a> TemplateRef<'a> {
-    pub(crate) fn source(component: &'a str, path: &str) -> TemplateRef<'a> {
+    pub(crate) fn source(component: &'a str, path: &'a str) -> TemplateRef<'a> {
+        let mut key = String::with_capacity(7 + path.len());
+        key.push_str("source:");
+        key.push_str(path);
         TemplateRef {
             component,
-            key: format!("source:{path}"),
-            display: format!("`{path}`"),
+            key,
+            name: TemplateName::Source(path),
         }
     }
 
-    pub(crate) fn inline(component: &'a str, body: &str, file: &str) -> TemplateRef<'a> {
+    pub(crate) fn inline(component: &'a str, body: &str, file: &'a str) -> TemplateRef<'a> {
         let digest = Sha256::digest(body.as_bytes());
         let mut key = String::with_capacity(7 + 64);
         key.push_str("inline:");
@@ -62,7 +108,7 @@ impl<'a> TemplateRef<'a> {
         TemplateRef {
             component,
             key,
-            display: format!("inline of file `{file}`"),
+            name: TemplateName::Inline { file },
         }
     }
 }
@@ -111,20 +157,20 @@ impl Templates {
             if let Ok(t) = env.get_template(&template.key) {
                 return t
                     .render(context)
-                    .map_err(|e| template_error(&template.display, &e));
+                    .map_err(|e| template_error(&template.display(), &e));
             }
         }
         let source = load()?;
         let mut env = env.write().unwrap_or_else(PoisonError::into_inner);
         if env.get_template(&template.key).is_err() {
             env.add_template_owned(template.key.clone(), source)
-                .map_err(|e| template_error(&template.display, &e))?;
+                .map_err(|e| template_error(&template.display(), &e))?;
         }
         let t = env
             .get_template(&template.key)
-            .map_err(|e| template_error(&template.display, &e))?;
+            .map_err(|e| template_error(&template.display(), &e))?;
         t.render(context)
-            .map_err(|e| template_error(&template.display, &e))
+            .map_err(|e| template_error(&template.display(), &e))
     }
 }
 

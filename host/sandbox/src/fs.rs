@@ -4,13 +4,14 @@
 use std::io::{self, Write as _};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use cap_std::ambient_authority;
 use cap_std::fs::{
     Dir, MetadataExt as _, OpenOptions, OpenOptionsExt as _, Permissions, PermissionsExt as _,
 };
 
+use crate::batch::Batch;
 use crate::error::FsError;
 
 /// How a granted path may be used.
@@ -78,6 +79,11 @@ struct Inner {
     component: String,
     /// `roots[0]` is the workdir, `roots[1]` the defdir, then the grants.
     roots: Vec<Root>,
+    /// Staged writes and directories to sync, shared by every clone.
+    batch: Mutex<Batch>,
+    /// Per root: whether another root lies inside it, so that a relative
+    /// path needs the longest-match search.
+    nested: Vec<bool>,
 }
 
 /// A component's view of the filesystem and of programs.
@@ -122,7 +128,7 @@ pub(crate) const READ: Op = op("reading", "read", false, true);
 const STAT: Op = op("reading the metadata of", "stat", false, true);
 const LIST: Op = op("listing", "list", false, false);
 const READ_LINK: Op = op("reading the link", "read the link", false, true);
-const WRITE: Op = op("writing", "write", true, true);
+pub(crate) const WRITE: Op = op("writing", "write", true, true);
 const MKDIR: Op = op("creating the directory", "create the directory", true, true);
 const REMOVE: Op = op("removing", "remove", true, true);
 const SYMLINK: Op = op("creating the symlink", "create the symlink", true, true);
@@ -145,7 +151,7 @@ impl Resolved<'_> {
     }
 
     /// The relative path for `cap_std`, which wants `.` for the root itself.
-    fn cap(&self) -> &Path {
+    pub(crate) fn cap(&self) -> &Path {
         if self.rel.as_os_str().is_empty() {
             Path::new(".")
         } else {
@@ -155,6 +161,16 @@ impl Resolved<'_> {
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// `path` itself when it is relative and needs no normalization: no empty,
+/// `.` or `..` segment. The common case; it skips parsing the components.
+fn plain_relative(path: &str) -> Option<PathBuf> {
+    let plain = !path.starts_with('/')
+        && path
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != "..");
+    plain.then(|| PathBuf::from(path))
+}
 
 /// Normalizes an absolute host path given to [`Sandbox::new`].
 fn root_path(what: &str, path: PathBuf) -> Result<PathBuf, FsError> {
@@ -212,10 +228,22 @@ impl Sandbox {
                 RootKind::Grant,
             ));
         }
+        let nested = roots
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                roots
+                    .iter()
+                    .enumerate()
+                    .any(|(j, other)| j != i && other.host.starts_with(&r.host))
+            })
+            .collect();
         Ok(Sandbox {
             inner: Arc::new(Inner {
                 component: component.to_owned(),
                 roots,
+                batch: Mutex::new(Batch::default()),
+                nested,
             }),
             read_only: false,
             unconfined: false,
@@ -283,6 +311,12 @@ impl Sandbox {
         if self.read_only {
             return Err(self.read_only_denied(WRITE, &workdir.display().to_string()));
         }
+        // The missing directories, the workdir first; each new entry is
+        // made durable by the next commit, which fsyncs its parent.
+        let missing: Vec<&Path> = workdir.ancestors().take_while(|p| !p.is_dir()).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
         // The workdir itself is the granted root: creating it needs ambient
         // authority, and nothing below it is touched here.
         std::fs::create_dir_all(workdir).map_err(|e| {
@@ -290,7 +324,12 @@ impl Sandbox {
                 "cannot create the workdir `{}`: {e}",
                 workdir.display()
             ))
-        })
+        })?;
+        let mut batch = self.batch();
+        for parent in missing.iter().filter_map(|d| d.parent()) {
+            batch.sync_ambient_later(parent);
+        }
+        Ok(())
     }
 
     /// The whole content of a file.
@@ -303,6 +342,7 @@ impl Sandbox {
     pub fn read(&self, path: &str) -> Result<Vec<u8>, FsError> {
         let r = self.resolve(path, READ)?;
         let dir = self.dir(&r, path, READ)?;
+        self.commit_if_staged(&r)?;
         dir.read(r.cap()).map_err(|e| map_io(e, READ, &r.host()))
     }
 
@@ -316,6 +356,7 @@ impl Sandbox {
     pub fn read_source(&self, path: &str) -> Result<Vec<u8>, FsError> {
         let r = self.resolve_in(path, READ, 1)?;
         let dir = self.dir(&r, path, READ)?;
+        self.commit_if_staged(&r)?;
         dir.read(r.cap()).map_err(|e| map_io(e, READ, &r.host()))
     }
 
@@ -323,6 +364,10 @@ impl Sandbox {
     /// directory, fsync, rename. `mode` sets the permission bits; with `None`
     /// an existing file keeps its mode and a new file gets `0o644`. A symlink
     /// at `path` is written through when it stays inside its root.
+    ///
+    /// The rename is made durable by the next [`Sandbox::commit`], which
+    /// fsyncs the directory; a staged write of the same path is committed
+    /// first, so it cannot land over this one.
     ///
     /// # Errors
     ///
@@ -336,10 +381,37 @@ impl Sandbox {
         content: &[u8],
         mode: Option<u32>,
     ) -> Result<(), FsError> {
+        let target = self.write_target(path, mode)?;
+        if self.batch().is_staged(&target.host) {
+            self.commit()?;
+        }
+        let parent = target.open_parent()?;
+        let temp = temp_name(&target.name);
+        let result = write_temp(&parent, &temp, content, &target).and_then(|file| {
+            file.sync_all()?;
+            parent.rename(&temp, &parent, &target.name)
+        });
+        if let Err(e) = result {
+            let _ = parent.remove_file(&temp);
+            return Err(map_io(e, WRITE, &target.host));
+        }
+        self.batch()
+            .sync_later(target.parent_host, Arc::new(parent));
+        Ok(())
+    }
+
+    /// Resolves where a write of `path` goes: the directory, the name (a
+    /// symlink's target when `path` is a link inside its root) and the mode
+    /// the new file gets.
+    pub(crate) fn write_target(
+        &self,
+        path: &str,
+        mode: Option<u32>,
+    ) -> Result<WriteTarget<'_>, FsError> {
         let r = self.resolve(path, WRITE)?;
         let dir = self.dir(&r, path, WRITE)?;
         let host = r.host();
-        let mut rel = r.rel.clone();
+        let mut rel = r.rel;
         if rel.as_os_str().is_empty() {
             return Err(is_a_directory(WRITE, &host));
         }
@@ -365,37 +437,38 @@ impl Sandbox {
             .file_name()
             .ok_or_else(|| is_a_directory(WRITE, &host))?
             .to_owned();
-        let parent_rel = rel.parent().unwrap_or(Path::new(""));
-        let parent = if parent_rel.as_os_str().is_empty() {
-            dir.try_clone().map_err(|e| map_io(e, WRITE, &host))?
-        } else {
-            dir.open_dir(parent_rel)
-                .map_err(|e| map_io(e, WRITE, &host))?
-        };
-        let temp = format!(
-            ".{}.berth-{}-{}",
-            name.to_string_lossy(),
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let result = (|| -> io::Result<()> {
-            let mut file = parent.open_with(
-                &temp,
-                OpenOptions::new().write(true).create_new(true).mode(0o600),
-            )?;
-            file.write_all(content)?;
-            // Set the mode on the descriptor: exact, not subject to the umask.
-            file.set_permissions(Permissions::from_mode(mode))?;
-            if let Some(m) = &existing {
-                keep_owner(&file, m);
-            }
-            file.sync_all()?;
-            parent.rename(&temp, &parent, &name)
-        })();
-        result.map_err(|e| {
-            let _ = parent.remove_file(&temp);
-            map_io(e, WRITE, &host)
+        let parent_rel = rel.parent().unwrap_or(Path::new("")).to_path_buf();
+        let parent_host = r.root.host_of(&parent_rel);
+        Ok(WriteTarget {
+            dir,
+            host: r.root.host.join(&rel),
+            parent_rel,
+            parent_host,
+            name,
+            mode,
+            existing,
         })
+    }
+
+    /// The staged writes and directories to sync, shared by every clone.
+    pub(crate) fn batch(&self) -> MutexGuard<'_, Batch> {
+        self.inner
+            .batch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Commits the staged writes first when `r` is one of them, so that a
+    /// read sees what the run wrote.
+    pub(crate) fn commit_if_staged(&self, r: &Resolved<'_>) -> Result<(), FsError> {
+        let staged = {
+            let batch = self.batch();
+            !batch.is_empty() && batch.is_staged(&r.host())
+        };
+        if staged {
+            self.commit()?;
+        }
+        Ok(())
     }
 
     /// Metadata of an entry without following a final symlink, or `None`
@@ -495,7 +568,7 @@ impl Sandbox {
             dir.create_dir(r.cap())
         };
         match made {
-            Ok(()) => Ok(()),
+            Ok(()) => self.sync_parents_later(dir, &r, leading),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match dir.metadata(r.cap()) {
                 Ok(m) if m.is_dir() => Ok(()),
                 Ok(_) => Err(FsError::Invalid(format!(
@@ -568,12 +641,7 @@ impl Sandbox {
             .rel
             .file_name()
             .ok_or_else(|| is_a_directory(SYMLINK, &host))?;
-        let temp = r.rel.with_file_name(format!(
-            ".{}.berth-{}-{}",
-            name.to_string_lossy(),
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+        let temp = r.rel.with_file_name(temp_name(name));
         dir.symlink_contents(target, &temp)
             .and_then(|()| dir.rename(&temp, dir, &r.rel))
             .map_err(|e| {
@@ -657,19 +725,25 @@ impl Sandbox {
             )));
         }
         let given = Path::new(path);
-        let mut clean = PathBuf::new();
-        for c in given.components() {
-            match c {
-                Component::ParentDir => {
-                    return Err(FsError::Invalid(format!(
-                        "{} `{path}` is refused: `..` is not allowed in paths",
-                        op.gerund
-                    )));
+        let clean = match plain_relative(path) {
+            Some(clean) => clean,
+            None => {
+                let mut clean = PathBuf::new();
+                for c in given.components() {
+                    match c {
+                        Component::ParentDir => {
+                            return Err(FsError::Invalid(format!(
+                                "{} `{path}` is refused: `..` is not allowed in paths",
+                                op.gerund
+                            )));
+                        }
+                        Component::CurDir => {}
+                        other => clean.push(other),
+                    }
                 }
-                Component::CurDir => {}
-                other => clean.push(other),
+                clean
             }
-        }
+        };
         let resolved = if given.is_absolute() {
             let root = self
                 .inner
@@ -685,6 +759,9 @@ impl Sandbox {
             Resolved { root, rel }
         } else {
             let root = &self.inner.roots[base];
+            if !self.inner.nested[base] {
+                return self.check_write(Resolved { root, rel: clean }, op);
+            }
             // A relative path still falls under a nested grant when there is one.
             let host = root.host.join(&clean);
             match self
@@ -704,6 +781,11 @@ impl Sandbox {
                 None => Resolved { root, rel: clean },
             }
         };
+        self.check_write(resolved, op)
+    }
+
+    /// Refuses a write in a read-only sandbox or root.
+    fn check_write<'a>(&self, resolved: Resolved<'a>, op: Op) -> Result<Resolved<'a>, FsError> {
         if op.write {
             if self.read_only {
                 return Err(self.read_only_denied(op, &resolved.host().display().to_string()));
@@ -716,7 +798,7 @@ impl Sandbox {
     }
 
     /// The root's directory handle, opened on first use.
-    fn dir<'r>(&self, r: &Resolved<'r>, path: &str, op: Op) -> Result<&'r Dir, FsError> {
+    pub(crate) fn dir<'r>(&self, r: &Resolved<'r>, path: &str, op: Op) -> Result<&'r Dir, FsError> {
         r.root.dir().map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 FsError::NotFound(format!(
@@ -830,6 +912,16 @@ impl Root {
         }
     }
 
+    /// The absolute host path of `rel`, the root itself for an empty one
+    /// (no trailing slash, so that it compares equal either way).
+    pub(crate) fn host_of(&self, rel: &Path) -> PathBuf {
+        if rel.as_os_str().is_empty() {
+            self.host.clone()
+        } else {
+            self.host.join(rel)
+        }
+    }
+
     /// Opens the root with ambient authority, once; a missing root is tried
     /// again on the next call, so it works once the workdir is created.
     pub(crate) fn dir(&self) -> io::Result<&Dir> {
@@ -839,6 +931,68 @@ impl Root {
         let d = Dir::open_ambient_dir(&self.host, ambient_authority())?;
         Ok(self.dir.get_or_init(|| d))
     }
+}
+
+/// Where a write goes, from [`Sandbox::write_target`].
+pub(crate) struct WriteTarget<'a> {
+    /// The root's directory handle.
+    dir: &'a Dir,
+    /// The file's absolute host path, for messages.
+    pub(crate) host: PathBuf,
+    /// The directory the file is in, relative to the root.
+    parent_rel: PathBuf,
+    /// The same directory's absolute host path.
+    pub(crate) parent_host: PathBuf,
+    /// The file's name in that directory.
+    pub(crate) name: std::ffi::OsString,
+    /// The permission bits the new file gets.
+    mode: u32,
+    /// What is there now (a link's target), if anything.
+    existing: Option<cap_std::fs::Metadata>,
+}
+
+impl WriteTarget<'_> {
+    /// Opens the directory the file is in.
+    pub(crate) fn open_parent(&self) -> Result<Dir, FsError> {
+        if self.parent_rel.as_os_str().is_empty() {
+            self.dir.try_clone()
+        } else {
+            self.dir.open_dir(&self.parent_rel)
+        }
+        .map_err(|e| map_io(e, WRITE, &self.host))
+    }
+}
+
+/// The name of a temporary file for `name`: hidden, and naming the process
+/// that wrote it, so that a later run can tell a leftover from a crash.
+pub(crate) fn temp_name(name: &std::ffi::OsStr) -> String {
+    format!(
+        ".{}.berth-{}-{}",
+        name.to_string_lossy(),
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Creates `temp` in `parent` with `content` and the target's mode and
+/// owner; the caller syncs and renames it.
+pub(crate) fn write_temp(
+    parent: &Dir,
+    temp: &str,
+    content: &[u8],
+    target: &WriteTarget<'_>,
+) -> io::Result<cap_std::fs::File> {
+    let mut file = parent.open_with(
+        temp,
+        OpenOptions::new().write(true).create_new(true).mode(0o600),
+    )?;
+    file.write_all(content)?;
+    // Set the mode on the descriptor: exact, not subject to the umask.
+    file.set_permissions(Permissions::from_mode(target.mode))?;
+    if let Some(m) = &target.existing {
+        keep_owner(&file, m);
+    }
+    Ok(file)
 }
 
 fn to_stat(m: &cap_std::fs::Metadata) -> Stat {

@@ -36,11 +36,15 @@
 //! # }
 //! ```
 
+mod batch;
+mod compare;
 mod confine;
 mod error;
 mod fs;
 mod process;
 
+pub use batch::Committed;
+pub use compare::Comparison;
 pub use confine::available as landlock_available;
 pub use error::{FsError, ProcessError};
 pub use fs::{Access, Grant, Kind, Sandbox, Stat};

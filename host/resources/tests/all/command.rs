@@ -1,4 +1,4 @@
-use berth_resources::{CommandStep, Resource, ResourceError, Verdict, label, update, verify};
+use berth_resources::{CommandStep, Resource, ResourceError, Verdict, label, verify};
 
 use crate::{Env, needs};
 
@@ -64,7 +64,7 @@ fn on_change_runs_only_when_a_child_changed() {
     );
     let check = verify(&r, &env.cx(), true).unwrap();
     assert_eq!(needs(&check).0, "a child step changed");
-    update(&r, check, &env.cx()).unwrap();
+    env.update(&r, check);
     assert!(env.path("work/reloaded").exists());
 
     // With a guard that says done, a child change still runs it.

@@ -34,7 +34,7 @@ fn first_run_writes_second_run_writes_nothing() {
             host.display()
         )
     );
-    update(&r, check, &env.cx()).unwrap();
+    env.update(&r, check);
     assert_eq!(std::fs::read(&host).unwrap(), b"one\ntwo\n");
     assert_eq!(mode_of(&host), 0o644);
 
@@ -111,7 +111,7 @@ fn modes_are_set_kept_and_reported() {
     let check = verify(&r, &env.cx(), false).unwrap();
     assert_eq!(needs(&check), ("mode 0600 → 0640".to_owned(), None));
     let before = stamp(&host);
-    update(&r, check, &env.cx()).unwrap();
+    env.update(&r, check);
     assert_eq!(mode_of(&host), 0o640);
     assert_eq!(stamp(&host).0, before.0, "a mode change does not rewrite");
     assert!(!env.deploy(&r).unwrap());
@@ -129,7 +129,7 @@ fn binary_content_and_sources() {
         needs(&check).1.unwrap(),
         "binary content differs (4 → 3 bytes)\n"
     );
-    update(&r, check, &env.cx()).unwrap();
+    env.update(&r, check);
     assert_eq!(std::fs::read(env.path("work/blob")).unwrap(), [0xff, 0, 1]);
 
     std::fs::create_dir(env.path("def/files")).unwrap();

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use berth_resources::{
-    Check, Context, Resource, ResourceError, Templates, Verdict, update, verify,
+    Check, Context, Globals, Resource, ResourceError, Templates, Verdict, update, verify,
 };
 use berth_sandbox::{Programs, Sandbox};
 
@@ -23,7 +23,7 @@ pub(crate) struct Env {
     pub read_only: Sandbox,
     pub programs: Programs,
     pub templates: Templates,
-    pub globals: serde_json::Value,
+    pub globals: Globals,
 }
 
 impl Env {
@@ -49,11 +49,11 @@ impl Env {
             sandbox,
             programs,
             templates: Templates::new(),
-            globals: serde_json::json!({
+            globals: Globals::from(serde_json::json!({
                 "host": {"name": "web1", "fqdn": "web1.example.com"},
                 "environment": {"name": "test"},
                 "attributes": {"greeting": "hello", "port": 8080},
-            }),
+            })),
             base,
         }
     }
@@ -86,7 +86,14 @@ impl Env {
         let check = verify(r, &self.cx(), false)?;
         let changed = check.needs_update();
         update(r, check, &self.cx())?;
+        self.sandbox.commit()?;
         Ok(changed)
+    }
+
+    /// Update, then commit the staged writes, as the engine ends a root.
+    pub(crate) fn update(&self, r: &Resource, check: Check) {
+        update(r, check, &self.cx()).unwrap();
+        self.sandbox.commit().unwrap();
     }
 }
 

@@ -32,7 +32,7 @@ fn directory_converges() {
     .unwrap();
     let check = verify(&r, &env.cx(), false).unwrap();
     assert_eq!(needs(&check).0, "mode 0700 → 0750");
-    update(&r, check, &env.cx()).unwrap();
+    env.update(&r, check);
     assert_eq!(mode_of(&env.path("work/data/cache")), 0o750);
 
     std::fs::write(env.path("work/file"), "x").unwrap();

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use berth_resources::{Content, File, Resource, TemplateBody, update, verify};
+use berth_resources::{Content, File, Resource, TemplateBody, verify};
 
 use crate::Env;
 
@@ -34,7 +34,7 @@ fn two_hundred_templated_files_converge_fast() {
             let check = verify(r, &env.cx(), false).unwrap();
             if check.needs_update() {
                 changed += 1;
-                update(r, check, &env.cx()).unwrap();
+                env.update(r, check);
             }
         }
         (changed, start.elapsed())

@@ -5,7 +5,7 @@ use berth_sandbox::{Access, FsError, Grant, Kind};
 
 use crate::Fixture;
 
-fn mode_of(p: &std::path::Path) -> u32 {
+pub(crate) fn mode_of(p: &std::path::Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests of the sandbox: real files in temp dirs, real programs.
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+mod batch;
 mod fs;
 mod process;
 
