@@ -3,8 +3,9 @@
 
 Measures the wall-clock time of whole process runs (start to exit, as a user
 sees it) and reports medians, min and max, plus ratios against baselines
-measured in the same run: the process floor (`berth --version`) and, when it
-is installed, batou 2.7.1 doing the same work. See bench/README.md.
+measured in the same run: the process floor (`berth --version`), the native
+floor (`bench/floor`: the same writes and checks with nothing else) and, when
+it is installed, batou 2.7.1 doing the same work. See bench/README.md.
 """
 
 import argparse
@@ -24,6 +25,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 BERTH = ROOT / "target" / "release" / "berth"
+FLOOR = ROOT / "target" / "floor" / "release" / "berth-floor"
 RESULTS = BENCH / ".results"
 WARM_CACHE = RESULTS / "cache"
 
@@ -34,11 +36,18 @@ BATOU_BIN = BENCH / ".venv" / "bin" / "batou"
 BATOU_WORK = BATOU / "work"
 BATOU_FILES = BATOU_WORK / "manyfiles" / "files"
 
+FLOOR_FILES = RESULTS / "floor" / "files"
+
 TIME = "/usr/bin/time"
 BATOU_RSS_RUNS = 3
 
-COUNTS = (200, 1000)
-ENVIRONMENTS = {200: "bench", 1000: "bench-1000"}
+COUNTS = (0, 200, 1000, 10000)
+ENVIRONMENTS = {0: "bench-0", 200: "bench", 1000: "bench-1000", 10000: "bench-10000"}
+# batou's first deploy of 10,000 files takes about 20 minutes: left out,
+# and with it the converged run that would need it.
+BATOU_COUNTS = (0, 200, 1000)
+# One fsync per file: 10,000 files take about a minute here (`--full`).
+EACH_MAX = 1000
 
 # Targets: issue 2 (converged 200 files under 50 ms wall) and DESIGN.md §6
 # (well under 0.1 s for 200 and for 1,000 files).
@@ -46,6 +55,14 @@ TARGETS = {
     "berth converged 200": 50.0,
     "berth converged 1000": 100.0,
 }
+# Issue 14: ratios of medians of the same run, case / baseline <= limit.
+RATIO_TARGETS = [
+    ("berth first 200", "floor batched first 200", 1.5),
+    ("berth first 1000", "floor batched first 1000", 1.5),
+    ("berth converged 1000", "floor check 1000", 2.0),
+    ("berth converged 10000", "floor check 10000", 2.0),
+    ("berth converged 0", "berth --version (floor)", 2.0),
+]
 
 
 class RunFailed(Exception):
@@ -138,6 +155,14 @@ def batou_deploy(count):
     return result
 
 
+def floor_run(mode, count):
+    """One run of the native floor on FLOOR_FILES."""
+    result = run([str(FLOOR), mode, str(FLOOR_FILES), str(count)])
+    if result.code != 0:
+        result.fail(f"berth-floor {mode} failed")
+    return result
+
+
 def peak_rss_kib(argv, env=None, cwd=None):
     """Peak RSS of one run of argv, measured by GNU time.
 
@@ -197,17 +222,33 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20, help="runs per case (default 20)")
     parser.add_argument("--no-batou", action="store_true", help="skip the batou baseline")
+    parser.add_argument(
+        "--counts", default=",".join(map(str, COUNTS)),
+        help="file counts to measure, of " + ", ".join(map(str, COUNTS)),
+    )
+    parser.add_argument(
+        "--full", action="store_true",
+        help=f"also the one-fsync-per-file floor above {EACH_MAX} files",
+    )
     parser.add_argument("--no-setup", action="store_true", help="(bench/run) skip the builds")
     parser.add_argument("--batou-unavailable", metavar="WHY", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    try:
+        counts = tuple(int(c) for c in args.counts.split(","))
+    except ValueError:
+        parser.error("--counts takes numbers separated by commas")
+    if any(c not in COUNTS for c in counts):
+        parser.error(f"--counts: each count must be one of {', '.join(map(str, COUNTS))}")
 
     use_batou = not args.no_batou and not args.batou_unavailable
     if use_batou and not BATOU_BIN.exists():
         parser.error(f"{BATOU_BIN} is missing: run bench/run, or pass --no-batou")
     if not BERTH.exists():
         parser.error(f"{BERTH} is missing: run bench/run")
+    if not FLOOR.exists():
+        parser.error(f"{FLOOR} is missing: run bench/run")
 
     RESULTS.mkdir(exist_ok=True)
     load_before = machine_load()
@@ -229,6 +270,17 @@ def main():
             record(f"berth first {count}", first, first.summary["millis"])
             record(f"berth converged {count}", converged, converged.summary["millis"])
 
+    def floor_round(count, timed):
+        modes = ["batched"] + (["each"] if args.full or count <= EACH_MAX else [])
+        for mode in modes:
+            shutil.rmtree(FLOOR_FILES.parent, ignore_errors=True)
+            first = floor_run(mode, count)
+            if timed:
+                record(f"floor {mode} first {count}", first)
+        check = floor_run("check", count)
+        if timed:
+            record(f"floor check {count}", check)
+
     def batou_round(count, timed):
         shutil.rmtree(BATOU_WORK, ignore_errors=True)
         first = batou_deploy(count)
@@ -245,12 +297,17 @@ def main():
     # Python's bytecode caches; checks that both tools write the same bytes.
     print(f"bench: warm-up, then {args.runs} rounds", file=sys.stderr)
     identical = {}
-    for count in COUNTS:
+    floor_identical = {}
+    for count in counts:
         berth_round(count, timed=False)
         berth_tree = tree_digest(BERTH_FILES)
         if berth_tree[0] != count:
             raise RunFailed(f"berth wrote {berth_tree[0]} files, expected {count}")
-        if use_batou:
+        floor_round(count, timed=False)
+        floor_identical[count] = tree_digest(FLOOR_FILES) == berth_tree
+        if not floor_identical[count]:
+            raise RunFailed(f"the native floor's {count} files differ from berth's")
+        if use_batou and count in BATOU_COUNTS:
             batou_round(count, timed=False)
             batou_tree = tree_digest(BATOU_FILES)
             identical[count] = batou_tree == berth_tree
@@ -262,9 +319,10 @@ def main():
     # deploy of the same environment (the first run of its round).
     for round_ in range(args.runs):
         record("berth --version (floor)", run([str(BERTH), "--version"]))
-        for count in COUNTS:
+        for count in counts:
             berth_round(count, timed=True)
-            if use_batou:
+            floor_round(count, timed=True)
+            if use_batou and count in BATOU_COUNTS:
                 batou_round(count, timed=True)
         print(f"bench: round {round_ + 1}/{args.runs} done", file=sys.stderr)
 
@@ -324,25 +382,53 @@ def main():
             if other in samples:
                 entry["baseline"] = other
                 entry["vs_batou"] = entry["median_ms"] / statistics.median(samples[other])
+        # The native floors of the same work: for a first run the batched
+        # and the per-file writes, for a converged run the check.
+        parts = case.split()
+        if parts[0] == "berth" and len(parts) == 3 and parts[1] in ("first", "converged"):
+            count = parts[2]
+            names = (
+                {"batched": f"floor batched first {count}", "each": f"floor each first {count}"}
+                if parts[1] == "first"
+                else {"check": f"floor check {count}"}
+            )
+            for key, name in names.items():
+                if name in samples:
+                    entry[f"vs_{key}_floor"] = entry["median_ms"] / statistics.median(samples[name])
         if case in inside:
             entry["inside_berth_median_ms"] = statistics.median(inside[case])
         cases.append(entry)
 
     checks = []
     for case, limit in TARGETS.items():
+        if case not in samples:
+            continue
         median = statistics.median(samples[case])
         checks.append({"case": case, "target_ms": limit, "median_ms": median, "met": median < limit})
+    for case, baseline, limit in RATIO_TARGETS:
+        if case not in samples or baseline not in samples:
+            continue
+        ratio = statistics.median(samples[case]) / statistics.median(samples[baseline])
+        checks.append(
+            {"case": case, "baseline": baseline, "target_ratio": limit, "ratio": ratio, "met": ratio <= limit}
+        )
 
     width = max(len(c["case"]) for c in cases)
     print()
-    print(f"{'case':<{width}}  {'median ms':>9}  {'min':>7}  {'max':>7}  {'× floor':>8}  {'vs batou':>21}")
+    print(
+        f"{'case':<{width}}  {'median ms':>9}  {'min':>7}  {'max':>7}  {'× --version':>11}"
+        f"  {'× batched/check floor':>21}  {'× each floor':>12}  {'vs batou':>21}"
+    )
     for c in cases:
         vs = ""
         if "vs_batou" in c:
             vs = f"{c['vs_batou']:.3f} ({1 / c['vs_batou']:.0f}× faster)"
+        native = c.get("vs_batched_floor", c.get("vs_check_floor"))
+        native = f"{native:.2f}×" if native is not None else ""
+        each = f"{c['vs_each_floor']:.2f}×" if "vs_each_floor" in c else ""
         print(
             f"{c['case']:<{width}}  {c['median_ms']:9.1f}  {c['min_ms']:7.1f}  {c['max_ms']:7.1f}"
-            f"  {c['vs_floor']:7.1f}×  {vs:>21}"
+            f"  {c['vs_floor']:10.1f}×  {native:>21}  {each:>12}  {vs:>21}"
         )
     print()
     for c in cases:
@@ -365,9 +451,17 @@ def main():
         pressure = load.get("cpu_pressure_some_avg60_percent")
         pressure = f", CPU pressure {pressure:.0f}% (avg60)" if pressure is not None else ""
         print(f"machine load at {when}: loadavg {load['loadavg_1min']:.2f} on {os.cpu_count()} CPUs{pressure}")
+    for count, same in floor_identical.items():
+        print(f"the native floor and berth wrote byte-identical files for {count}: {'yes' if same else 'NO'}")
     for check in checks:
         verdict = "met" if check["met"] else "MISSED"
-        print(f"target {check['case']} < {check['target_ms']:.0f} ms: {verdict} ({check['median_ms']:.1f} ms)")
+        if "target_ms" in check:
+            print(f"target {check['case']} < {check['target_ms']:.0f} ms: {verdict} ({check['median_ms']:.1f} ms)")
+        else:
+            print(
+                f"target {check['case']} <= {check['target_ratio']}× {check['baseline']}: "
+                f"{verdict} ({check['ratio']:.2f}×)"
+            )
 
     report = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -385,6 +479,8 @@ def main():
         "batou": "2.7.1" if use_batou else None,
         "batou_unavailable": args.batou_unavailable,
         "identical_output": {str(k): v for k, v in identical.items()},
+        "floor_identical_output": {str(k): v for k, v in floor_identical.items()},
+        "counts": list(counts),
         "floor_median_ms": floor,
         "cases": cases,
         "component_load_ms": {"cold": cold_load, "warm": warm_load},
