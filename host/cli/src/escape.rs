@@ -6,7 +6,7 @@
 //! or clear the terminal. Here every control character (C0, DEL, C1) and
 //! every bidirectional override is shown as a Rust-style escape (`\n`,
 //! `\u{1b}`, `\u{202e}`); text that may span lines (errors, diffs) keeps its
-//! line breaks. JSON output is not escaped: serde writes it exactly.
+//! line breaks, and is printed indented below its step. JSON output is not escaped: serde writes it exactly.
 
 use std::borrow::Cow;
 
@@ -40,10 +40,12 @@ pub(crate) fn event(event: &Event) -> Cow<'_, Event> {
             }
             changed
         }
+        // One line per failure: a failure starts with the step's label, and
+        // the recap must not show lines a component made up.
         Event::Summary(summary) => summary
             .failures
             .iter_mut()
-            .fold(false, |changed, f| in_place(f, text) | changed),
+            .fold(false, |changed, f| in_place(f, line) | changed),
         _ => false,
     };
     if changed {

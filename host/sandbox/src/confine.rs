@@ -65,6 +65,7 @@ const SYSTEM_ETC: &[&str] = &[
     "/etc/mime.types",
     "/etc/terminfo",
     "/etc/ssl/certs",
+    "/etc/ssl/openssl.cnf",
     "/etc/ca-certificates",
 ];
 
