@@ -7,6 +7,7 @@
 
 mod cli;
 mod commands;
+mod escape;
 mod report;
 
 use clap::Parser;

@@ -18,9 +18,10 @@ pub fn reporter(format: Format, debug: bool) -> Arc<dyn Reporter> {
 pub fn error(error: &anyhow::Error) {
     let style = Style::new(std::io::stderr().is_terminal());
     let mut out = std::io::stderr().lock();
-    let _ = writeln!(out, "{}: {error}", style.red("error"));
+    let text = |e: &dyn std::fmt::Display| crate::escape::text(&e.to_string()).into_owned();
+    let _ = writeln!(out, "{}: {}", style.red("error"), text(error));
     for cause in error.chain().skip(1) {
-        let _ = writeln!(out, "  caused by: {cause}");
+        let _ = writeln!(out, "  caused by: {}", text(cause));
     }
 }
 
@@ -164,6 +165,8 @@ impl Human {
     }
 
     fn render(&self, event: &Event) -> Option<String> {
+        let escaped = crate::escape::event(event);
+        let event = &*escaped;
         let s = &self.style;
         Some(match event {
             Event::Started {

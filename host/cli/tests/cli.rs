@@ -1173,3 +1173,75 @@ fn new_component_refuses_bad_names_and_existing_folders_and_changes_nothing() {
     );
     assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
 }
+
+/// A repository with the probe guest's `root` and `probes` (JSON objects)
+/// as its only step list, plus `extra` environment lines.
+fn probe_repo(root: &str, probes: &serde_json::Value, extra: &str) -> TestRepo {
+    let repo = TestRepo::new();
+    repo.component("probe", berth_tests::PROBE);
+    let list = serde_json::to_string_pretty(probes).unwrap();
+    let indented: Vec<String> = list.lines().map(|l| format!("    {l}")).collect();
+    repo.env(
+        "local",
+        &format!(
+            "[hosts]\nlocalhost = {root}\n\n[component:{root}]\nprobes =\n{}\n\n{extra}",
+            indented.join("\n")
+        ),
+    );
+    repo
+}
+
+#[test]
+fn component_text_is_printed_with_control_characters_escaped_and_exact_in_json() {
+    let label = "x\n  localhost/forged up to date\u{1b}]0;owned\u{7}\u{1b}[2J\r";
+    let repo = probe_repo(
+        "probe",
+        &serde_json::json!([{"op": "read", "path": "missing.txt", "label": label}]),
+        "",
+    );
+    let run = berth(&repo, &["deploy", "local"]);
+    let out = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{out}\n{}", text(&run.stderr));
+    let escaped = "x\\n  localhost/forged up to date\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\r";
+    assert!(out.contains(&format!("failed {escaped}\n")), "{out}");
+    assert!(!out.contains(['\u{1b}', '\u{7}', '\r']), "{out:?}");
+    assert!(
+        !out.lines()
+            .any(|l| l.trim_start().starts_with("localhost/forged")),
+        "{out}"
+    );
+
+    let json = berth(&repo, &["deploy", "local", "--format", "json"]);
+    let step = text(&json.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "step")
+        .unwrap();
+    assert_eq!(step["label"], label);
+}
+
+#[test]
+fn a_granted_program_cannot_read_the_environment_of_berth() {
+    let marker = format!("marker-{}-{}", std::process::id(), line!());
+    let repo = probe_repo(
+        "probe-tools",
+        &serde_json::json!([
+            {"op": "run", "argv": ["bash", "-c", "cat /proc/$PPID/environ"], "expect": "failed",
+             "contains": "Permission denied", "label": "berth's environ"},
+            {"op": "run", "argv": ["bash", "-c", "cat /proc/$PPID/cmdline"], "expect": "failed",
+             "contains": "Permission denied", "label": "berth's cmdline"},
+        ]),
+        "[grants:probe-tools]\ncommands = bash env curl cp mknod kill cat\n",
+    );
+    let run = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["deploy", "local", "-d"])
+        .current_dir(repo.path())
+        .env("BERTH_CACHE_DIR", berth_tests::cache_dir())
+        .env("NO_COLOR", "1")
+        .env("BERTH_TEST_MARKER", &marker)
+        .output()
+        .unwrap();
+    let out = succeeded(&run);
+    assert!(!out.contains(&marker), "{out}");
+    assert!(!text(&run.stderr).contains(&marker));
+}

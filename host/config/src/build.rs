@@ -17,7 +17,7 @@ use crate::suggest::did_you_mean;
 /// The default of `timeout`, in seconds.
 pub(crate) const DEFAULT_TIMEOUT_SECS: u64 = 60;
 
-const ENVIRONMENT_KEYS: [&str; 10] = [
+const ENVIRONMENT_KEYS: [&str; 11] = [
     "connect_method",
     "host_domain",
     "service_user",
@@ -28,9 +28,10 @@ const ENVIRONMENT_KEYS: [&str; 10] = [
     "require_v4",
     "require_v6",
     "extends",
+    "allow_unconfined",
 ];
 const HOST_KEYS: [&str; 4] = ["components", "platform", "service_user", "ignore"];
-const GRANTS_KEYS: [&str; 2] = ["paths", "commands"];
+const GRANTS_KEYS: [&str; 3] = ["paths", "commands", "special-modes"];
 const SECTION_PREFIXES: [&str; 3] = ["host", "component", "grants"];
 
 /// What a section header means.
@@ -111,16 +112,25 @@ pub(crate) fn check_sections(doc: &Document) -> Result<(), ConfigError> {
     doc.sections.iter().try_for_each(|s| classify(s).map(drop))
 }
 
-/// Whether `name` is a valid name of a host, component, feature or
-/// package: letters, digits, `-`, `_`, `.`.
+/// The one rule for names of hosts, components (roots), features and
+/// packages, wherever they come from (an environment file, a package's
+/// `describe`, `packages.cfg`): letters, digits, `-`, `_` and `.`, starting
+/// with a letter or a digit. A component name becomes its workdir
+/// `work/NAME/`, so `.`, `..` and hidden names, which would map a root onto
+/// `work/` itself, its parent or a folder berth keeps, are refused, and two
+/// different names never share a workdir.
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
+    name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-/// Names of hosts, components and features: letters, digits, `-`, `_`, `.`.
+/// What [`valid_name`] asks for, for hints.
+pub const NAME_RULE: &str =
+    "names use letters, digits, `-`, `_` and `.`, and start with a letter or a digit";
+
+/// Names of hosts, components and features: see [`valid_name`].
 pub(crate) fn check_name(what: &str, name: &str, origin: &Origin) -> Result<(), ConfigError> {
     if valid_name(name) {
         return Ok(());
@@ -132,9 +142,7 @@ pub(crate) fn check_name(what: &str, name: &str, origin: &Origin) -> Result<(), 
     Err(if name.contains(char::is_whitespace) && what != "host" {
         err.with_hint("separate list items with commas or newlines")
     } else {
-        err.with_hint(format!(
-            "{what} names use letters, digits, `-`, `_` and `.`"
-        ))
+        err.with_hint(format!("{what} {NAME_RULE}"))
     })
 }
 
@@ -248,6 +256,7 @@ pub(crate) fn build(
         require_v4: IpRequirement::Required,
         require_v6: IpRequirement::Forbidden,
         secrets: None,
+        allow_unconfined: false,
     };
     let sections = doc
         .sections
@@ -352,6 +361,11 @@ fn environment_section(
                     env.require_v6 = requirement;
                 }
                 last_requirement = Some(entry);
+            }
+            "allow_unconfined" => {
+                let value = single_line(entry, NAME)?;
+                env.allow_unconfined = crate::convert::parse_bool(&value)
+                    .ok_or_else(|| invalid_value(entry, NAME, &value, "`true` or `false`"))?;
             }
             // Read (and removed) before substitution, by `extends.rs`.
             "extends" => {}
@@ -663,6 +677,7 @@ fn grants_section(section: &Section) -> Result<Grants, ConfigError> {
         origin: section.origin.clone(),
         paths: Vec::new(),
         commands: Vec::new(),
+        special_modes: 0,
     };
     for entry in &section.entries {
         match entry.key.as_str() {
@@ -706,10 +721,34 @@ fn grants_section(section: &Section) -> Result<Grants, ConfigError> {
                     }
                 }
             }
+            "special-modes" => grants.special_modes = special_modes(entry, section_name)?,
             _ => return Err(unknown_key(entry, section_name, &GRANTS_KEYS)),
         }
     }
     Ok(grants)
+}
+
+/// `special-modes = setuid setgid sticky`: the mode bits a component may set.
+fn special_modes(entry: &Entry, section: &str) -> Result<u32, ConfigError> {
+    const BITS: [(&str, u32); 3] = [("setuid", 0o4000), ("setgid", 0o2000), ("sticky", 0o1000)];
+    let mut bits = 0;
+    for (item, origin) in list_items(entry) {
+        for word in item.split_whitespace() {
+            let Some(&(_, bit)) = BITS.iter().find(|(name, _)| *name == word) else {
+                return Err(ConfigError::at(
+                    &origin,
+                    format!("unknown special mode `{word}` in [{section}]"),
+                )
+                .with_hint(
+                    did_you_mean_hint(did_you_mean(word, BITS.map(|(n, _)| n))).unwrap_or_else(
+                        || "write any of `setuid`, `setgid` and `sticky`".to_owned(),
+                    ),
+                ));
+            };
+            bits |= bit;
+        }
+    }
+    Ok(bits)
 }
 
 fn path_grant(item: &str, origin: Origin, section: &str) -> Result<PathGrant, ConfigError> {
@@ -1271,6 +1310,33 @@ mod tests {
             load_err("[grants:a]\ncommands = ls,\n  ls\n"),
             "F:3: command `ls` is granted twice in [grants:a]; first at F:2"
         );
+    }
+
+    #[test]
+    fn special_modes_are_granted_by_name() {
+        let env = load_ok("[grants:a]\nspecial-modes = setuid sticky\n");
+        assert_eq!(env.grants["a"].special_modes, 0o5000);
+        assert_eq!(
+            load_ok("[grants:a]\ncommands = ls\n").grants["a"].special_modes,
+            0
+        );
+        assert_eq!(
+            load_err("[grants:a]\nspecial-modes = setgid, setuidd\n"),
+            "F:2: unknown special mode `setuidd` in [grants:a]\n  hint: did you mean `setuid`?"
+        );
+    }
+
+    #[test]
+    fn names_that_map_onto_work_itself_are_refused() {
+        for name in [".", "..", ".hidden", "-x"] {
+            assert!(!valid_name(name), "{name}");
+            let err = load_err(&format!("[hosts]\nlocalhost = {name}\n"));
+            assert!(
+                err.contains(&format!("invalid component name `{name}`")),
+                "{err}"
+            );
+        }
+        assert!(valid_name("probe-granted") && valid_name("a.b_c") && valid_name("9lives"));
     }
 
     #[test]

@@ -129,7 +129,7 @@ mod suggest;
 
 use std::path::{Path, PathBuf};
 
-pub use build::valid_name;
+pub use build::{NAME_RULE, valid_name};
 pub use convert::{AttrType, convert, parse_bool};
 pub use error::{ConfigError, Origin};
 pub use model::{

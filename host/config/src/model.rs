@@ -94,6 +94,10 @@ pub struct Environment {
     /// The decrypted secrets, when [`crate::load_with_secrets`] found a
     /// secrets file; [`crate::load`] leaves it `None`.
     pub secrets: Option<crate::Secrets>,
+    /// `allow_unconfined`: run granted programs even where the kernel
+    /// cannot enforce every part of their confinement (berth warns and
+    /// names the parts); `false` by default, and then such a run fails.
+    pub allow_unconfined: bool,
 }
 
 /// `require_v4` / `require_v6`: whether resolving an address must yield an
@@ -230,6 +234,9 @@ pub struct Grants {
     pub paths: Vec<PathGrant>,
     /// Granted programs, in file order.
     pub commands: Vec<CommandGrant>,
+    /// `special-modes`: the setuid (`0o4000`), setgid (`0o2000`) and sticky
+    /// (`0o1000`) bits the component may set; none by default.
+    pub special_modes: u32,
 }
 
 /// Access to an absolute path and everything below it.

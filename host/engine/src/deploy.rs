@@ -18,6 +18,8 @@ pub struct WalkOptions {
     pub timeout: Duration,
     /// How many roots may deploy at once (on different hosts).
     pub jobs: usize,
+    /// Run programs where the kernel cannot confine them fully.
+    pub allow_unconfined: bool,
 }
 
 /// Where a root stands in the schedule.
@@ -192,7 +194,9 @@ impl Walk<'_> {
             root.defdir.clone(),
             root.grants.clone(),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .allow_special_modes(root.special_modes)
+        .allow_unconfined(self.options.allow_unconfined);
         let sandbox = if self.options.predict {
             sandbox.read_only()
         } else {

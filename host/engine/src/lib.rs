@@ -308,6 +308,7 @@ pub fn deploy(
             predict: options.predict,
             timeout: loaded.environment.timeout,
             jobs: options.jobs.or(loaded.environment.jobs).unwrap_or(4),
+            allow_unconfined: loaded.environment.allow_unconfined,
         },
         reporter.as_ref(),
         &mut summary,

@@ -62,6 +62,9 @@ pub struct Root {
     pub grants: Vec<berth_sandbox::Grant>,
     /// Programs it may run (declared and granted).
     pub commands: Vec<String>,
+    /// The setuid, setgid and sticky bits `[grants:NAME]` `special-modes`
+    /// allows it to set.
+    pub special_modes: u32,
     /// Its work folder on the target.
     pub workdir: PathBuf,
     /// Its definition folder.
@@ -151,6 +154,19 @@ pub fn resolve(
     let mut known: BTreeMap<&str, (usize, &RootDescription)> = BTreeMap::new();
     for (i, package) in packages.iter().enumerate() {
         for root in &package.description.roots {
+            if !berth_config::valid_name(&root.name) {
+                problems.push(
+                    Problem::new(
+                        Some(package.path.display().to_string()),
+                        format!(
+                            "the package describes a root component named `{}`, which is not a valid name",
+                            root.name.escape_debug()
+                        ),
+                    )
+                    .hint(format!("component {}", berth_config::NAME_RULE)),
+                );
+                continue;
+            }
             if let Some((other, _)) = known.insert(root.name.as_str(), (i, root)) {
                 problems.push(Problem::new(
                     None,
@@ -241,6 +257,7 @@ pub fn resolve(
                 features: hc.features.clone(),
                 grants,
                 commands,
+                special_modes: env.grants.get(&hc.name).map_or(0, |g| g.special_modes),
                 workdir: env.target_directory.join("work").join(&hc.name),
                 defdir: dirs
                     .iter()

@@ -50,6 +50,9 @@ fn render(f: &File, cx: &Context<'_>) -> Result<Vec<u8>, ResourceError> {
 }
 
 pub(crate) fn verify_file(f: &File, cx: &Context<'_>) -> Result<Check, ResourceError> {
+    if let Some(mode) = f.mode {
+        cx.sandbox.check_mode(&f.path, mode)?;
+    }
     let wanted = render(f, cx)?;
     let (mode, current) = match cx.sandbox.compare(&f.path, &wanted, crate::diff::LIMIT)? {
         Comparison::Missing => {
@@ -106,6 +109,9 @@ pub(crate) fn update_file(f: &File, plan: Plan, cx: &Context<'_>) -> Result<(), 
 }
 
 pub(crate) fn verify_directory(d: &Directory, cx: &Context<'_>) -> Result<Check, ResourceError> {
+    if let Some(mode) = d.mode {
+        cx.sandbox.check_mode(&d.path, mode)?;
+    }
     match cx.sandbox.stat(&d.path)? {
         None => Ok(Check::needs(
             "missing",

@@ -5,7 +5,17 @@
 //! entry is never loaded: it simply is not found. Entries are written
 //! atomically (temporary file, then rename), so concurrent runs and
 //! interrupted runs never leave a half-written entry behind.
+//!
+//! An entry is native code that berth runs, so it is verified before it is
+//! deserialized: beside it, in `macs/`, lies an HMAC-SHA256 of its bytes
+//! (and of its name) under a key only this cache knows (`macs/key`, created
+//! once from the system's random source, mode 0600). The folders are made
+//! mode 0700, and a cache folder or key that someone else can write is not
+//! used at all. An entry whose MAC does not match is compiled again and
+//! replaced, with a warning; the bytes that were checked are the bytes that
+//! are deserialized, so nothing can change between the check and the load.
 
+use hmac::Mac as _;
 use sha2::Digest as _;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
@@ -17,7 +27,12 @@ use wasmtime::component::Component;
 pub(crate) struct Cache {
     dir: Option<PathBuf>,
     compat: u64,
+    /// The MAC key, read or created on first use; `None` when the cache
+    /// cannot be trusted (then nothing is read from it nor written to it).
+    key: std::sync::OnceLock<Option<[u8; 32]>>,
 }
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// What a load found in the cache, for tracing and benchmarks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +52,76 @@ impl Cache {
         Self {
             dir,
             compat: hasher.finish(),
+            key: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The key, once: read from `macs/key`, or created there.
+    fn key(&self) -> Option<&[u8; 32]> {
+        self.key
+            .get_or_init(|| {
+                let dir = self.dir.as_ref()?;
+                match load_key(dir) {
+                    Ok(key) => Some(key),
+                    Err(e) => {
+                        tracing::warn!(path = %dir.display(), error = %e,
+                            "not using the component cache: it cannot be trusted");
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    /// The MAC of `bytes` stored under `name`, keyed with this cache's key.
+    fn mac(&self, name: &str, bytes: &[u8]) -> Option<HmacSha256> {
+        let mut mac = HmacSha256::new_from_slice(self.key()?).ok()?;
+        mac.update(&(name.len() as u64).to_le_bytes());
+        mac.update(name.as_bytes());
+        mac.update(bytes);
+        Some(mac)
+    }
+
+    fn mac_path(entry: &Path) -> Option<PathBuf> {
+        let name = entry.file_name()?.to_str()?;
+        Some(entry.parent()?.join("macs").join(format!("{name}.mac")))
+    }
+
+    /// The entry's bytes, when its MAC matches; a mismatch is warned about.
+    fn verified(&self, entry: &Path) -> Option<Vec<u8>> {
+        let name = entry.file_name()?.to_str()?;
+        let bytes = std::fs::read(entry).ok()?;
+        let stored = std::fs::read_to_string(Self::mac_path(entry)?)
+            .ok()
+            .and_then(|t| hex::decode(t.trim()).ok());
+        let ok = match (&stored, self.mac(name, &bytes)) {
+            (Some(stored), Some(mac)) => mac.verify_slice(stored).is_ok(),
+            _ => false,
+        };
+        if !ok {
+            tracing::warn!(path = %entry.display(),
+                "the compiled component in the cache does not match its checksum; compiling it again");
+            return None;
+        }
+        Some(bytes)
+    }
+
+    /// Stores an entry and then its MAC.
+    fn store_entry(&self, entry: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        let (Some(name), Some(mac_path)) = (
+            entry.file_name().and_then(|n| n.to_str()),
+            Self::mac_path(entry),
+        ) else {
+            return Ok(());
+        };
+        let Some(mac) = self.mac(name, bytes) else {
+            return Ok(());
+        };
+        store(entry, bytes)?;
+        store(
+            &mac_path,
+            hex::encode(mac.finalize().into_bytes()).as_bytes(),
+        )
     }
 
     fn entry(&self, sha256: &str) -> Option<PathBuf> {
@@ -48,7 +132,8 @@ impl Cache {
     /// The compiled component for `sha256`, when the cache holds a usable one.
     pub(crate) fn cached(&self, engine: &Engine, sha256: &str) -> Option<Component> {
         let entry = self.entry(sha256)?;
-        deserialize(engine, &entry).ok()
+        let bytes = self.verified(&entry)?;
+        deserialize(engine, &bytes).ok()
     }
 
     /// The digest and API version recorded for `path`, if the file is still
@@ -56,8 +141,13 @@ impl Cache {
     /// inode). Anything unreadable or different is simply not remembered.
     pub(crate) fn remembered(&self, path: &Path) -> Option<Digest> {
         let memo = self.memo(path)?;
-        let text = std::fs::read_to_string(memo).ok()?;
-        let mut fields = text.split_whitespace();
+        let text = std::fs::read_to_string(&memo).ok()?;
+        let (line, mac) = text.trim_end().rsplit_once(' ')?;
+        let name = memo.file_name()?.to_str()?;
+        self.mac(name, line.as_bytes())?
+            .verify_slice(&hex::decode(mac).ok()?)
+            .ok()?;
+        let mut fields = line.split_whitespace();
         let (identity, sha256, api_version) = (fields.next()?, fields.next()?, fields.next()?);
         (identity == file_identity(path)?).then(|| Digest {
             sha256: sha256.to_string(),
@@ -70,10 +160,18 @@ impl Cache {
         let (Some(memo), Some(identity)) = (self.memo(path), file_identity(path)) else {
             return;
         };
+        let line = format!("{identity} {sha256} {api_version}");
+        let Some(mac) = memo
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|name| self.mac(name, line.as_bytes()))
+        else {
+            return;
+        };
         // A memo that cannot be written only costs a hash on the next run.
         let _ = store(
             &memo,
-            format!("{identity} {sha256} {api_version}\n").as_bytes(),
+            format!("{line} {}\n", hex::encode(mac.finalize().into_bytes())).as_bytes(),
         );
     }
 
@@ -91,17 +189,18 @@ impl Cache {
         sha256: &str,
         bytes: &[u8],
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
-        let entry = self.entry(sha256);
+        let entry = self.entry(sha256).filter(|_| self.key().is_some());
         if let Some(entry) = &entry
             && entry.exists()
-            && let Ok(component) = deserialize(engine, entry)
+            && let Some(cached) = self.verified(entry)
+            && let Ok(component) = deserialize(engine, &cached)
         {
             return Ok((component, CacheOutcome::Hit));
         }
         let component = Component::new(engine, bytes)?;
         if let Some(entry) = &entry {
             // A cache that cannot be written only costs time on the next run.
-            if let Err(e) = store(entry, &component.serialize()?) {
+            if let Err(e) = self.store_entry(entry, &component.serialize()?) {
                 tracing::warn!(path = %entry.display(), error = %e, "cannot write the component cache");
             }
         }
@@ -131,13 +230,73 @@ fn file_identity(path: &Path) -> Option<String> {
 }
 
 #[allow(unsafe_code)]
-fn deserialize(engine: &Engine, entry: &Path) -> wasmtime::Result<Component> {
-    // SAFETY: wasmtime requires that the file holds code it serialized itself
-    // and that nobody changes it while it is mapped. Entries are only written
-    // by `store` below, under a name that includes the engine compatibility
-    // hash, into the operator's own cache directory; they are replaced by
-    // rename, never modified in place, so a mapped file stays intact.
-    unsafe { Component::deserialize_file(engine, entry) }
+fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
+    // SAFETY: wasmtime requires that the bytes hold code it serialized
+    // itself. They were read once and their MAC checked against the key of
+    // this cache, which only berth (as this user) can read and write: they
+    // are bytes a `store_entry` of this cache wrote, under a name that
+    // includes the engine compatibility hash.
+    unsafe { Component::deserialize(engine, bytes) }
+}
+
+/// Reads the cache's key, or creates it; refuses a cache folder, a `macs/`
+/// folder or a key that another user owns or that group or others can
+/// write.
+fn load_key(dir: &Path) -> std::io::Result<[u8; 32]> {
+    use std::io::Read as _;
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+    let macs = dir.join("macs");
+    private_dir(dir)?;
+    private_dir(&macs)?;
+    let path = macs.join("key");
+    let mut key = [0u8; 32];
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+    {
+        Ok(mut file) => {
+            getrandom::fill(&mut key).map_err(std::io::Error::other)?;
+            file.write_all(&key)?;
+            file.sync_all()?;
+            return Ok(key);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let mut file = std::fs::File::open(&path)?;
+    let meta = file.metadata()?;
+    if meta.uid() != rustix::process::geteuid().as_raw() || meta.mode() & 0o077 != 0 {
+        return Err(std::io::Error::other(format!(
+            "`{}` is readable or writable by others",
+            path.display()
+        )));
+    }
+    file.read_exact(&mut key)?;
+    Ok(key)
+}
+
+/// Creates `dir` mode 0700 or checks that nobody else can write it.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = std::fs::metadata(dir)?;
+    if meta.uid() != rustix::process::geteuid().as_raw() || meta.mode() & 0o022 != 0 {
+        return Err(std::io::Error::other(format!(
+            "`{}` is not owned by this user or can be written by others",
+            dir.display()
+        )));
+    }
+    Ok(())
 }
 
 fn store(entry: &Path, bytes: &[u8]) -> std::io::Result<()> {

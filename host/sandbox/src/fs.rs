@@ -101,7 +101,14 @@ pub struct Sandbox {
     pub(crate) read_only: bool,
     pub(crate) unconfined: bool,
     pub(crate) network: bool,
+    /// The setuid, setgid and sticky bits the environment granted.
+    special_modes: u32,
 }
+
+/// The setuid, setgid and sticky bits, in the order `special-modes` names
+/// them.
+pub const SPECIAL_MODES: [(u32, &str); 3] =
+    [(0o4000, "setuid"), (0o2000, "setgid"), (0o1000, "sticky")];
 
 /// What a request does, for the wording of messages and the write check.
 #[derive(Clone, Copy)]
@@ -248,6 +255,7 @@ impl Sandbox {
             read_only: false,
             unconfined: false,
             network: false,
+            special_modes: 0,
         })
     }
 
@@ -279,6 +287,47 @@ impl Sandbox {
     pub fn allow_network(mut self, allow: bool) -> Sandbox {
         self.network = allow;
         self
+    }
+
+    /// Allow the setuid, setgid and sticky bits in `bits` (of `0o7000`) in
+    /// the modes the component sets. None by default: a mode with one of
+    /// them is refused, since berth runs as root and a setuid copy of a
+    /// program would give any local user root.
+    pub fn allow_special_modes(mut self, bits: u32) -> Sandbox {
+        self.special_modes = bits & 0o7000;
+        self
+    }
+
+    /// Checks a mode a component asks for at `path`: at most `0o7777`, and
+    /// setuid, setgid or sticky only when granted.
+    ///
+    /// # Errors
+    ///
+    /// [`FsError::Invalid`] for a mode above `0o7777`, [`FsError::Denied`]
+    /// for a special bit that is not granted, naming the grant that would
+    /// allow it.
+    pub fn check_mode(&self, path: &str, mode: u32) -> Result<(), FsError> {
+        if mode > 0o7777 {
+            return Err(FsError::Invalid(format!(
+                "the mode {mode:#o} for `{path}` is not a file mode: modes go up to 0o7777"
+            )));
+        }
+        let refused: Vec<&str> = SPECIAL_MODES
+            .iter()
+            .filter(|(bit, _)| mode & bit != 0 && self.special_modes & bit == 0)
+            .map(|(_, name)| *name)
+            .collect();
+        if refused.is_empty() {
+            return Ok(());
+        }
+        let c = &self.inner.component;
+        Err(FsError::Denied(format!(
+            "the mode {mode:04o} for `{path}` is refused: it sets the {} bit{}; \
+             grant it with `[grants:{c}]` `special-modes = {}`",
+            refused.join(" and "),
+            if refused.len() > 1 { "s" } else { "" },
+            refused.join(" ")
+        )))
     }
 
     /// The component's name, as used in `[grants:NAME]`.
@@ -433,6 +482,9 @@ impl Sandbox {
         let mode = mode
             .or(existing.as_ref().map(|m| m.mode() & 0o7777))
             .unwrap_or(0o644);
+        // A kept mode too: new content under an old setuid bit is a new
+        // setuid program.
+        self.check_mode(path, mode)?;
         let name = rel
             .file_name()
             .ok_or_else(|| is_a_directory(WRITE, &host))?
@@ -629,8 +681,8 @@ impl Sandbox {
         if r.rel.as_os_str().is_empty() {
             return Err(is_a_directory(SYMLINK, &host));
         }
-        self.check_target(&host, target)?;
         let dir = self.dir(&r, path, SYMLINK)?;
+        self.check_target(&r, target)?;
         match dir.symlink_metadata(&r.rel) {
             Ok(m) if m.is_dir() => return Err(is_a_directory(SYMLINK, &host)),
             Ok(_) => {}
@@ -688,8 +740,9 @@ impl Sandbox {
     /// As [`Sandbox::write_atomic`].
     pub fn chmod(&self, path: &str, mode: u32) -> Result<(), FsError> {
         let r = self.resolve(path, CHMOD)?;
+        self.check_mode(path, mode)?;
         let dir = self.dir(&r, path, CHMOD)?;
-        dir.set_permissions(r.cap(), Permissions::from_mode(mode & 0o7777))
+        dir.set_permissions(r.cap(), Permissions::from_mode(mode))
             .map_err(|e| map_io(e, CHMOD, &r.host()))
     }
 
@@ -812,48 +865,101 @@ impl Sandbox {
         })
     }
 
-    /// A symlink target must lie inside a granted root.
-    fn check_target(&self, link: &Path, target: &str) -> Result<(), FsError> {
+    /// A symlink target must resolve inside a granted root, as the kernel
+    /// will resolve it: from the real directory of the link, following the
+    /// links already there, through the root's `cap_std` handle (so
+    /// `loop -> .` followed by `loop/loop/../../..` is refused). A relative
+    /// target resolves in the link's own root; an absolute one in the root
+    /// it names. The part of the target that does not exist yet must not
+    /// go up (`..`): a directory created there later could make it leave.
+    fn check_target(&self, link: &Resolved<'_>, target: &str) -> Result<(), FsError> {
+        let host = link.host();
         if target.is_empty() || target.contains('\0') {
             return Err(FsError::Invalid(format!(
                 "cannot create the symlink `{}`: the target `{}` is empty or contains a NUL byte",
-                link.display(),
+                host.display(),
                 target.escape_debug()
             )));
         }
-        let joined = match link.parent() {
-            Some(parent) => parent.join(target),
-            None => PathBuf::from(target),
+        let given = Path::new(target);
+        let (root, rel) = if given.is_absolute() {
+            match self
+                .inner
+                .roots
+                .iter()
+                .filter(|r| given.starts_with(&r.host))
+                .max_by_key(|r| r.host.components().count())
+            {
+                Some(root) => (
+                    root,
+                    given
+                        .strip_prefix(&root.host)
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default(),
+                ),
+                None => return Err(self.target_outside(&host, target, None)),
+            }
+        } else {
+            (
+                link.root,
+                link.rel.parent().unwrap_or(Path::new("")).join(given),
+            )
         };
-        let mut resolved = PathBuf::new();
-        for c in joined.components() {
-            match c {
-                Component::ParentDir => {
-                    if !resolved.pop() {
-                        resolved.push("/");
+        let parts: Vec<Component<'_>> = rel.components().collect();
+        let dir = match root.dir() {
+            Ok(d) => Some(d),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(map_io(e, SYMLINK, &root.host)),
+        };
+        // The longest prefix that exists, resolved through the root.
+        let mut exists = 0;
+        if let Some(dir) = dir {
+            for k in (1..=parts.len()).rev() {
+                let prefix: PathBuf = parts[..k].iter().collect();
+                match dir.canonicalize(&prefix) {
+                    Ok(_) => {
+                        exists = k;
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e)
+                        if e.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error()) => {}
+                    Err(e) => {
+                        return Err(match map_io(e, SYMLINK, &host) {
+                            FsError::Denied(_) => {
+                                self.target_outside(&host, target, Some(&root.host))
+                            }
+                            other => other,
+                        });
                     }
                 }
-                Component::CurDir => {}
-                other => resolved.push(other),
             }
         }
-        if self
-            .inner
-            .roots
-            .iter()
-            .any(|r| resolved.starts_with(&r.host))
-        {
-            Ok(())
-        } else {
-            let c = &self.inner.component;
-            Err(FsError::Denied(format!(
-                "creating the symlink `{}` to `{target}` is refused: the target `{}` is outside the granted paths; \
-                 grant it with `[grants:{c}]` `paths = {}`",
-                link.display(),
-                resolved.display(),
-                resolved.parent().unwrap_or(&resolved).display()
-            )))
+        if parts[exists..].contains(&Component::ParentDir) {
+            return Err(FsError::Denied(format!(
+                "creating the symlink `{}` to `{target}` is refused: it goes up (`..`) below a \
+                 path that does not exist yet; point it at a path without `..`",
+                host.display()
+            )));
         }
+        Ok(())
+    }
+
+    /// `root`: the root a relative target had to stay in.
+    fn target_outside(&self, link: &Path, target: &str, root: Option<&Path>) -> FsError {
+        let c = &self.inner.component;
+        let within = match root {
+            Some(root) => format!(
+                " (it resolves from the link's real folder and must stay in `{}`)",
+                root.display()
+            ),
+            None => String::new(),
+        };
+        FsError::Denied(format!(
+            "creating the symlink `{}` to `{target}` is refused: the target is outside the granted paths{within}; \
+             grant its folder with `[grants:{c}]` `paths = ...`",
+            link.display(),
+        ))
     }
 
     fn outside(&self, op: Op, path: &Path) -> FsError {

@@ -10,8 +10,11 @@
 //! predict, where every write is refused.
 //!
 //! Programs run only when granted ([`Programs`]), never through a shell, with
-//! a cleared environment, a timeout, and confined by Landlock to the system
-//! paths and the component's roots.
+//! a cleared environment, a timeout, and confined by Landlock and a seccomp
+//! filter: they read a small system set and the component's roots, execute
+//! only the granted programs, and have no network, no device nodes and no
+//! signals for processes outside their run. Modes with setuid, setgid or
+//! sticky bits need [`Sandbox::allow_special_modes`].
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -47,5 +50,5 @@ pub use batch::Committed;
 pub use compare::Comparison;
 pub use confine::available as landlock_available;
 pub use error::{FsError, ProcessError};
-pub use fs::{Access, Grant, Kind, Sandbox, Stat};
+pub use fs::{Access, Grant, Kind, SPECIAL_MODES, Sandbox, Stat};
 pub use process::{Command, Output, Programs, SAFE_PATH};

@@ -63,6 +63,11 @@ impl Programs {
             .map(|p| p.path.as_path())
     }
 
+    /// The resolved absolute paths of the granted programs.
+    pub(crate) fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.allowed.iter().map(|p| p.path.as_path())
+    }
+
     /// The granted names, as given to [`Programs::new`].
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.allowed.iter().map(|p| p.name.as_str())
@@ -158,15 +163,17 @@ impl Sandbox {
     /// `LANG=C.UTF-8` and `HOME` = the workdir), runs in its own process
     /// group in a working directory inside the workdir (`/` when the workdir
     /// does not exist yet, as in a first predict run), and is confined by
-    /// Landlock to read and execute the system paths and to the component's
-    /// roots with their access (all read-only in a read-only sandbox), with
-    /// no TCP unless [`Sandbox::allow_network`]. A non-zero exit is not an
-    /// error.
+    /// Landlock and a seccomp filter: it reads the system set and its roots
+    /// (all read-only in a read-only sandbox), executes only itself and its
+    /// interpreters, makes no device nodes, signals and connects to nothing
+    /// outside its own process tree and, unless [`Sandbox::allow_network`],
+    /// creates no socket at all. A non-zero exit is not an error.
     ///
     /// # Errors
     ///
-    /// [`ProcessError::Denied`] when the program is not granted or Landlock
-    /// is missing and unconfined runs are not allowed;
+    /// [`ProcessError::Denied`] when the program is not granted, or when the
+    /// kernel cannot enforce part of the confinement and unconfined runs are
+    /// not allowed;
     /// [`ProcessError::Invalid`] for an empty argv or a bad `cwd`;
     /// [`ProcessError::TimedOut`] when it was killed at the deadline;
     /// [`ProcessError::Io`] when it could not be started.
@@ -181,19 +188,22 @@ impl Sandbox {
                 "running `{name}` is not granted; grant it with `[grants:{c}]` `commands = {name}`"
             )));
         };
-        let ruleset = if confine::available() {
-            Some(confine::ruleset(self).map_err(|e| {
-                ProcessError::Io(format!("cannot confine `{shown}` with Landlock: {e}"))
-            })?)
-        } else if self.unconfined {
-            tracing::warn!(command = %shown, "Landlock is not available; running unconfined");
-            None
-        } else {
-            return Err(ProcessError::Denied(format!(
-                "cannot run `{shown}`: this kernel does not offer Landlock, so the program cannot be confined; \
-                 allow unconfined programs in the environment to run it anyway"
-            )));
-        };
+        let missing = confine::unenforced(self.network);
+        if !missing.is_empty() {
+            if self.unconfined {
+                tracing::warn!(command = %shown, unenforced = %missing.join(", "),
+                    "this kernel cannot enforce every part of the confinement; running anyway");
+            } else {
+                return Err(ProcessError::Denied(format!(
+                    "cannot run `{shown}`: this kernel cannot enforce {} for programs, so none is run; \
+                     run berth on Linux 6.12 or later (Landlock ABI 6), or accept it with \
+                     `allow_unconfined = true` in `[environment]`",
+                    missing.join(", ")
+                )));
+            }
+        }
+        let confinement = confine::confinement(self, programs)
+            .map_err(|e| ProcessError::Io(format!("cannot confine `{shown}`: {e}")))?;
         let cwd = self.cwd_fd(cmd.cwd.as_deref())?;
 
         let _span = tracing::debug_span!("berth.process.run", command = %shown).entered();
@@ -213,7 +223,7 @@ impl Sandbox {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        confine::install(&mut command, cwd, ruleset, !self.unconfined);
+        confine::install(&mut command, cwd, confinement, !self.unconfined);
         let mut child = command.spawn().map_err(|e| spawn_error(&shown, &e))?;
 
         let stdin = match (child.stdin.take(), cmd.stdin.clone()) {

@@ -15,6 +15,7 @@
 //! | `chmod` | `path`, `mode` | update |
 //! | `run` | `argv`, `cwd`?, `stdin`? | update |
 //! | `spin`, `hog`, `panic` | — (loop, allocate without bound, panic) | verify |
+//! | `file` | `path`, `content`, `mode`? — a built-in File step, not a call | — |
 //!
 //! Optional fields of every probe: `label` (the step's label; default `"<op>
 //! <path or argv>"`), `phase` (`"verify"` or `"update"`, to run a write in
@@ -40,14 +41,16 @@
 //! (KIND `ok` or the error kind; DETAIL the text read, the stat, the listing,
 //! the program's stdout, or the host's message).
 //!
-//! Two roots: `probe` needs nothing beyond the default grant;
+//! Three roots: `probe` needs nothing beyond the default grant;
 //! `probe-granted` declares the programs `cat`, `true`, `false` and `sleep` and the
-//! path `/tmp` read-write, for tests of granted calls.
+//! path `/tmp` read-write, for tests of granted calls; `probe-tools`
+//! declares `bash`, `env`, `curl`, `cp`, `mknod`, `kill` and `cat`, for
+//! tests of what a granted program can reach.
 
 use berth_sdk::process::Command;
 use berth_sdk::{
-    Access, Attribute, Component, Configure, Custom, CustomStep, Error, Needs, Result, StepContext,
-    Verdict, fs, log,
+    Access, Attribute, Component, Configure, Custom, CustomStep, Error, File, Needs, Result,
+    StepContext, Verdict, fs, log,
 };
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +69,7 @@ enum Op {
     Spin,
     Hog,
     Panic,
+    File,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,7 +112,9 @@ struct Probe {
 impl Probe {
     fn phase(&self) -> Phase {
         self.phase.unwrap_or(match self.op {
-            Op::Read | Op::Stat | Op::List | Op::Spin | Op::Hog | Op::Panic => Phase::Verify,
+            Op::Read | Op::Stat | Op::List | Op::Spin | Op::Hog | Op::Panic | Op::File => {
+                Phase::Verify
+            }
             Op::Write | Op::Mkdir | Op::Remove | Op::Symlink | Op::Chmod | Op::Run => Phase::Update,
         })
     }
@@ -206,6 +212,7 @@ impl Probe {
                 }
             }
             Op::Panic => panic!("probe `{}` panics on purpose", self.label()),
+            Op::File => return Err(Error::invalid("a `file` probe is a built-in step")),
         })
     }
 
@@ -245,6 +252,16 @@ fn configure(cx: &mut Configure) -> Result<()> {
         }
         .map_err(|e| Error::invalid(format!("probe {i} of attribute `probes`: {e}")))?;
         let label = probe.label();
+        if probe.op == Op::File {
+            let mut file = File::new(probe.path()?)
+                .text(probe.content.clone().unwrap_or_default())
+                .label(label);
+            if let Some(mode) = probe.mode {
+                file = file.mode(mode);
+            }
+            cx.add(file);
+            continue;
+        }
         cx.add(Custom::new("probe").data(&probe).label(label));
     }
     Ok(())
@@ -335,4 +352,36 @@ impl Component for GrantedProbes {
     }
 }
 
-berth_sdk::export!(Probes, GrantedProbes);
+/// Probes that declare the programs an attacker would reach for: a shell,
+/// `env`, `curl`, `cp`, `mknod` and `kill`, and nothing else.
+struct ToolProbes;
+
+impl Component for ToolProbes {
+    const NAME: &'static str = "probe-tools";
+    const DOC: &'static str = "Test guest: like `probe`, declaring the programs `bash`, `env`, `curl`, \
+         `cp`, `mknod`, `kill` and `cat`.";
+
+    fn attributes() -> Vec<Attribute> {
+        attributes()
+    }
+
+    fn needs() -> Needs {
+        ["bash", "env", "curl", "cp", "mknod", "kill", "cat"]
+            .into_iter()
+            .fold(Needs::new(), |needs, c| needs.command(c))
+    }
+
+    fn configure(cx: &mut Configure) -> Result<()> {
+        configure(cx)
+    }
+
+    fn verify(step: &CustomStep, _cx: &StepContext) -> Result<Verdict> {
+        verify(step)
+    }
+
+    fn update(step: &CustomStep, _cx: &StepContext) -> Result<()> {
+        update(step)
+    }
+}
+
+berth_sdk::export!(Probes, GrantedProbes, ToolProbes);
