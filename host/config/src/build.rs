@@ -10,7 +10,7 @@ use crate::error::{ConfigError, Origin, did_you_mean_hint};
 use crate::ini::{Document, Entry, Section};
 use crate::model::{
     Access, CommandGrant, ComponentSection, ConnectMethod, Environment, Grants, Host,
-    HostComponent, IpRequirement, PathGrant, RawValue,
+    HostComponent, IpRequirement, PathGrant, RawValue, SecretGrant,
 };
 use crate::suggest::did_you_mean;
 
@@ -30,7 +30,7 @@ const ENVIRONMENT_KEYS: [&str; 10] = [
     "extends",
 ];
 const HOST_KEYS: [&str; 4] = ["components", "platform", "service_user", "ignore"];
-const GRANTS_KEYS: [&str; 2] = ["paths", "commands"];
+const GRANTS_KEYS: [&str; 3] = ["paths", "commands", "secrets"];
 const SECTION_PREFIXES: [&str; 3] = ["host", "component", "grants"];
 
 /// What a section header means.
@@ -121,7 +121,12 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 /// Names of hosts, components and features: letters, digits, `-`, `_`, `.`.
-pub(crate) fn check_name(what: &str, name: &str, origin: &Origin) -> Result<(), ConfigError> {
+/// Checks a `what` (`component`, `host`) name as the environment file
+/// spells it, with a hint when it is wrong.
+///
+/// Errors: an empty name, or one with other characters than letters,
+/// digits, `-`, `_` and `.`.
+pub fn check_name(what: &str, name: &str, origin: &Origin) -> Result<(), ConfigError> {
     if valid_name(name) {
         return Ok(());
     }
@@ -138,8 +143,9 @@ pub(crate) fn check_name(what: &str, name: &str, origin: &Origin) -> Result<(), 
     })
 }
 
-/// A `[component:NAME]` section's overrides, as written.
-pub(crate) fn component_section(section: &Section) -> ComponentSection {
+/// The attribute overrides of a `[component:NAME]` (or, in secrets, bare
+/// `[NAME]`) section, each with its line.
+pub fn component_section(section: &Section) -> ComponentSection {
     let attributes = section
         .entries
         .iter()
@@ -663,6 +669,7 @@ fn grants_section(section: &Section) -> Result<Grants, ConfigError> {
         origin: section.origin.clone(),
         paths: Vec::new(),
         commands: Vec::new(),
+        secrets: Vec::new(),
     };
     for entry in &section.entries {
         match entry.key.as_str() {
@@ -683,33 +690,45 @@ fn grants_section(section: &Section) -> Result<Grants, ConfigError> {
                 }
             }
             "commands" => {
-                for line in &entry.lines {
-                    let origin = Origin::new(&entry.origin.file, line.line);
-                    for program in line
-                        .text
-                        .split(|c: char| c == ',' || c.is_whitespace())
-                        .filter(|p| !p.is_empty())
+                for (program, origin) in words(entry) {
+                    let grant = command_grant(program, origin)?;
+                    if let Some(first) = grants.commands.iter().find(|g| g.program == grant.program)
                     {
-                        let grant = command_grant(program, origin.clone())?;
-                        if let Some(first) =
-                            grants.commands.iter().find(|g| g.program == grant.program)
-                        {
-                            return Err(ConfigError::at(
-                                &grant.origin,
-                                format!(
-                                    "command `{program}` is granted twice in [{section_name}]; first at {}",
-                                    first.origin
-                                ),
-                            ));
-                        }
-                        grants.commands.push(grant);
+                        return Err(ConfigError::at(
+                            &grant.origin,
+                            format!(
+                                "command `{program}` is granted twice in [{section_name}]; first at {}",
+                                first.origin
+                            ),
+                        ));
                     }
+                    grants.commands.push(grant);
+                }
+            }
+            "secrets" => {
+                for (name, origin) in words(entry) {
+                    grants.secrets.push(SecretGrant {
+                        name: name.to_owned(),
+                        origin,
+                    });
                 }
             }
             _ => return Err(unknown_key(entry, section_name, &GRANTS_KEYS)),
         }
     }
     Ok(grants)
+}
+
+/// The words of a value (separated by commas or whitespace), each with its
+/// line.
+fn words(entry: &Entry) -> impl Iterator<Item = (&str, Origin)> {
+    entry.lines.iter().flat_map(|line| {
+        let origin = Origin::new(&entry.origin.file, line.line);
+        line.text
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|p| !p.is_empty())
+            .map(move |w| (w, origin.clone()))
+    })
 }
 
 fn path_grant(item: &str, origin: Origin, section: &str) -> Result<PathGrant, ConfigError> {
