@@ -30,14 +30,14 @@ pub const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 /// [`TestRepo::options`] decrypts with it.
 pub const TEST_IDENTITY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../host/config/tests/age/test-identity.txt"
+    "/../host/secrets/tests/age/test-identity.txt"
 );
 
 /// Encrypts `plaintext` to [`TEST_IDENTITY`], as `age -r` would.
 pub fn seal(plaintext: &[u8]) -> Vec<u8> {
-    let recipients = berth_config::secrets::recipients(Path::new(TEST_IDENTITY)).unwrap();
+    let recipients = berth_secrets::recipients(Path::new(TEST_IDENTITY)).unwrap();
     let recipients: Vec<&str> = recipients.iter().map(String::as_str).collect();
-    berth_config::secrets::encrypt(plaintext, &recipients).unwrap()
+    berth_secrets::encrypt(plaintext, &recipients).unwrap()
 }
 
 /// The definition folder (defdir) of the example component `name`:
@@ -140,12 +140,21 @@ impl TestRepo {
         self
     }
 
+    /// Writes `environments/<name>/secret-<file>.age`: `content` encrypted
+    /// to [`TEST_IDENTITY`].
+    pub fn secret_file(&self, name: &str, file: &str, content: &[u8]) -> &Self {
+        let path = self.join(&format!("environments/{name}/secret-{file}.age"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, seal(content)).unwrap();
+        self
+    }
+
     /// Options for deploying `env` with the shared test cache and no build,
     /// decrypting secrets with [`TEST_IDENTITY`] only (never the identities
     /// of whoever runs the tests).
     pub fn options(&self, env: &str) -> DeployOptions {
         let mut options = DeployOptions::new(self.path(), env);
-        options.identities = berth_config::IdentitySources::only(vec![TEST_IDENTITY.into()]);
+        options.identities = berth_secrets::IdentitySources::only(vec![TEST_IDENTITY.into()]);
         options.build = false;
         options.runtime = RuntimeOptions {
             cache_dir: Some(cache_dir()),
@@ -290,6 +299,36 @@ impl Run {
             })
             .collect()
     }
+}
+
+/// Every file below `dir` (not following symlinks) whose bytes contain one
+/// of `needles`, except those in `allowed`.
+pub fn files_holding(dir: &Path, needles: &[&[u8]], allowed: &[PathBuf]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.is_file() && !allowed.contains(&path) {
+                let bytes = std::fs::read(&path).unwrap_or_default();
+                if needles
+                    .iter()
+                    .any(|n| bytes.windows(n.len()).any(|w| w == *n))
+                {
+                    found.push(path);
+                }
+            }
+        }
+    }
+    found
 }
 
 /// Every file below `dir` with its content, mode, inode and modification

@@ -82,7 +82,8 @@ pub enum Command {
         #[command(flatten)]
         load: Load,
     },
-    /// Edit an environment's age-encrypted secrets.
+    /// Edit, show and re-encrypt an environment's age-encrypted secrets;
+    /// manage who may read them.
     Secrets {
         #[command(subcommand)]
         action: SecretsCommand,
@@ -142,9 +143,10 @@ pub struct Load {
 /// The age identities that decrypt an environment's secrets.
 #[derive(Debug, Args)]
 pub struct Identities {
-    /// An age identity file that decrypts the environment's secrets
-    /// (repeatable; default: `$BERTH_AGE_IDENTITY`, else
-    /// `~/.config/berth/age/keys.txt`).
+    /// An age identity file or SSH private key that decrypts the
+    /// environment's secrets (repeatable; default: `$BERTH_AGE_IDENTITY`,
+    /// else `~/.config/berth/age/keys.txt`, `~/.ssh/id_ed25519` and
+    /// `~/.ssh/id_rsa`).
     #[arg(long = "identity", value_name = "FILE")]
     pub identity: Vec<PathBuf>,
 }
@@ -152,11 +154,81 @@ pub struct Identities {
 /// What to do with secrets.
 #[derive(Debug, Subcommand)]
 pub enum SecretsCommand {
-    /// Decrypt `environments/ENV/secrets.cfg.age` into a private temporary
-    /// file, open it in `$VISUAL`/`$EDITOR`, check it and encrypt it again to
-    /// the recipients in `secrets.recipients` beside it.
+    /// Decrypt `environments/ENV/secrets.cfg.age` (or the secret file
+    /// `secret-FILE.age`) into a private temporary file, open it in
+    /// `$VISUAL`/`$EDITOR`, check it and encrypt it again to its recipients
+    /// (`[batou] members`, else `secrets.recipients`). When encryption
+    /// fails, the edit is kept and the next `edit` continues from it.
     Edit {
         /// The environment (a folder or file in `environments/`).
+        environment: String,
+        /// A secret file to edit instead: `tls.key` for `secret-tls.key.age`.
+        file: Option<String>,
+        #[command(flatten)]
+        identities: Identities,
+    },
+    /// Print the decrypted secrets with every value masked, and list the
+    /// secret files.
+    Show {
+        /// The environment.
+        environment: String,
+        /// Print the values too.
+        #[arg(long)]
+        reveal: bool,
+        #[command(flatten)]
+        identities: Identities,
+    },
+    /// Add a recipient (an `age1…` key or an SSH public key) and encrypt
+    /// every secrets file and secret file again.
+    Add {
+        /// The public key.
+        recipient: String,
+        /// Only these environments (repeatable; default: every environment
+        /// with secrets).
+        #[arg(long = "env", value_name = "ENV")]
+        environments: Vec<String>,
+        #[command(flatten)]
+        identities: Identities,
+    },
+    /// Remove a recipient and encrypt every secrets file and secret file
+    /// again (what they decrypted before stays known to them: rotate).
+    Remove {
+        /// The public key, as listed.
+        recipient: String,
+        /// Only these environments (repeatable; default: every environment
+        /// with secrets).
+        #[arg(long = "env", value_name = "ENV")]
+        environments: Vec<String>,
+        #[command(flatten)]
+        identities: Identities,
+    },
+    /// Encrypt every secrets file and secret file again to its recipients.
+    Reencrypt {
+        /// Only these environments (repeatable; default: every environment
+        /// with secrets).
+        #[arg(long = "env", value_name = "ENV")]
+        environments: Vec<String>,
+        #[command(flatten)]
+        identities: Identities,
+    },
+    /// Per environment: its recipients, its secret files, and whether you
+    /// can decrypt them.
+    Summary {
+        #[command(flatten)]
+        identities: Identities,
+    },
+    /// Print the decrypted content of an age file, for `git diff` (see
+    /// `docs/secrets.md`).
+    Textconv {
+        /// The encrypted file.
+        file: PathBuf,
+        #[command(flatten)]
+        identities: Identities,
+    },
+    /// Convert an environment's GPG-encrypted secrets (batou's
+    /// `secrets.cfg.gpg`, `secret-*.gpg`) to age, with `gpg -d`.
+    Migrate {
+        /// The environment.
         environment: String,
         #[command(flatten)]
         identities: Identities,

@@ -66,12 +66,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             load.identities.identity,
         ),
         Command::Secrets {
-            action:
-                SecretsCommand::Edit {
-                    environment,
-                    identities,
-                },
-        } => secrets::edit(repository(cli.repo)?, &environment, identities.identity),
+            action: SecretsCommand::Textconv { file, identities },
+        } => secrets::textconv(&file, identities.identity),
+        Command::Secrets { action } => secrets::run(repository(cli.repo)?, action),
         Command::Build { debug } => build::run(repository(cli.repo)?, debug),
         Command::Inspect { file, format } => inspect::run(&file, format),
         Command::Package {

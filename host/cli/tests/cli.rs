@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use berth_tests::{CHECKSUMS, HELLO, MOTD, SPIN, TestRepo};
+use berth_tests::{CHECKSUMS, HELLO, MOTD, SECRETIVE, SPIN, TestRepo};
 use std::process::{Command, Output};
 
 fn berth(repo: &TestRepo, args: &[&str]) -> Output {
@@ -853,10 +853,10 @@ fn edit(repo: &TestRepo, editor: &std::path::Path) -> Output {
 }
 
 fn decrypted(repo: &TestRepo) -> String {
-    let env = berth_config::load_with_secrets(
+    let env = berth_secrets::load(
         repo.path(),
         "local",
-        &berth_config::IdentitySources::only(vec![berth_tests::TEST_IDENTITY.into()]),
+        &berth_secrets::IdentitySources::only(vec![berth_tests::TEST_IDENTITY.into()]),
     )
     .unwrap();
     let secrets = env.secrets.expect("a secrets file");
@@ -870,8 +870,7 @@ fn decrypted(repo: &TestRepo) -> String {
 fn secrets_edit_reencrypts_to_the_listed_recipients() {
     let repo = examples();
     let recipients =
-        berth_config::secrets::recipients(std::path::Path::new(berth_tests::TEST_IDENTITY))
-            .unwrap();
+        berth_secrets::recipients(std::path::Path::new(berth_tests::TEST_IDENTITY)).unwrap();
     repo.write(
         "environments/local/secrets.recipients",
         &format!("# ops\n{}\n", recipients.join("\n")),
@@ -1244,4 +1243,356 @@ fn a_granted_program_cannot_read_the_environment_of_berth() {
     let out = succeeded(&run);
     assert!(!out.contains(&marker), "{out}");
     assert!(!text(&run.stderr).contains(&marker));
+}
+
+/// `berth secrets ARGS… --identity IDENTITY` with `$EDITOR` = `editor`.
+fn secrets_cmd(
+    repo: &TestRepo,
+    args: &[&str],
+    identity: &str,
+    editor: Option<&std::path::Path>,
+) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+    cmd.arg("secrets")
+        .args(args)
+        .args(["--identity", identity])
+        .current_dir(repo.path())
+        .env_remove("VISUAL")
+        .env("NO_COLOR", "1");
+    if let Some(editor) = editor {
+        cmd.env("EDITOR", editor);
+    }
+    cmd.output().unwrap()
+}
+
+fn test_public() -> String {
+    berth_secrets::recipients(std::path::Path::new(berth_tests::TEST_IDENTITY))
+        .unwrap()
+        .remove(0)
+}
+
+#[test]
+fn secrets_edit_keeps_the_text_when_encryption_fails_and_continues_from_it() {
+    let repo = examples();
+    repo.write(
+        "environments/local/secrets.recipients",
+        &format!("{}\n", test_public()),
+    );
+    let bad = editor(
+        &repo,
+        "printf '[batou]\\nmembers = not-a-key\\n\\n[component:motd]\\ngreeting = Psst\\n' > \"$1\"",
+    );
+    let run = edit(&repo, &bad);
+    let err = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(err.contains("`not-a-key` is not an age recipient"), "{err}");
+    assert!(err.contains("your edit is kept in `"), "{err}");
+    assert!(!repo.join("environments/local/secrets.cfg.age").exists());
+    let kept = err
+        .split("your edit is kept in `")
+        .nth(1)
+        .and_then(|r| r.split('`').next())
+        .unwrap()
+        .to_owned();
+    assert!(
+        std::fs::read_to_string(&kept)
+            .unwrap()
+            .contains("greeting = Psst")
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // The next edit starts from the kept text: nothing typed is lost.
+    let fix = editor(
+        &repo,
+        &format!(
+            "grep -q Psst \"$1\"\nsed -i 's/not-a-key/{}/' \"$1\"",
+            test_public()
+        ),
+    );
+    let run = edit(&repo, &fix);
+    let err = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{err}");
+    assert!(err.contains("continuing from the edit kept in"), "{err}");
+    assert_eq!(decrypted(&repo), "\"Psst\"");
+    assert!(!std::path::Path::new(&kept).exists());
+}
+
+#[test]
+fn secrets_show_masks_values_and_reveal_shows_them() {
+    let repo = examples();
+    repo.secrets(
+        "local",
+        "[batou]\nmembers = age1x\n\n[motd]\ngreeting = Open sesame\n",
+    )
+    .secret_file("local", "tls.key", b"key bytes\n");
+    let run = secrets_cmd(&repo, &["show", "local"], berth_tests::TEST_IDENTITY, None);
+    let out = succeeded(&run);
+    assert!(out.contains("[motd]\ngreeting = ********\n"), "{out}");
+    assert!(out.contains("members = age1x"), "{out}");
+    assert!(
+        out.contains("tls.key (environments/local/secret-tls.key.age, 10 bytes)"),
+        "{out}"
+    );
+    assert!(!out.contains("sesame"), "{out}");
+    let run = secrets_cmd(
+        &repo,
+        &["show", "local", "--reveal"],
+        berth_tests::TEST_IDENTITY,
+        None,
+    );
+    assert!(succeeded(&run).contains("greeting = Open sesame"));
+}
+
+/// A fresh SSH key pair from `ssh-keygen`: (private key, public key line).
+fn ssh_keypair(repo: &TestRepo) -> (std::path::PathBuf, String) {
+    let key = repo.join("id_ed25519");
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "ops@example", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    (key, public.trim().to_owned())
+}
+
+#[test]
+fn secrets_add_and_remove_an_ssh_key_reencrypt_every_file() {
+    let repo = examples();
+    repo.write(
+        "environments/local/secrets.recipients",
+        &format!("# ops\n{}\n", test_public()),
+    )
+    .secrets("local", "[component:motd]\ngreeting = Open sesame\n")
+    .secret_file("local", "tls.key", b"key bytes\n");
+    let (key, public) = ssh_keypair(&repo);
+    let key = key.display().to_string();
+    // Not a recipient yet: the SSH key cannot read it.
+    let run = secrets_cmd(&repo, &["show", "local"], &key, None);
+    assert_eq!(run.status.code(), Some(2));
+    let run = secrets_cmd(&repo, &["add", &public], berth_tests::TEST_IDENTITY, None);
+    let err = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("local: encrypted 2 files to 2 recipients"),
+        "{err}"
+    );
+    let list = std::fs::read_to_string(repo.join("environments/local/secrets.recipients")).unwrap();
+    assert!(
+        list.starts_with("# ops\n") && list.contains(&public),
+        "{list}"
+    );
+    // Now the SSH key decrypts both files.
+    let out = succeeded(&secrets_cmd(
+        &repo,
+        &["show", "local", "--reveal"],
+        &key,
+        None,
+    ));
+    assert!(
+        out.contains("Open sesame") && out.contains("10 bytes"),
+        "{out}"
+    );
+    let conv = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args([
+            "secrets",
+            "textconv",
+            "environments/local/secret-tls.key.age",
+            "--identity",
+            &key,
+        ])
+        .current_dir(repo.path())
+        .output()
+        .unwrap();
+    assert_eq!(text(&conv.stdout), "key bytes\n");
+    // Removed again, it cannot.
+    let run = secrets_cmd(
+        &repo,
+        &["remove", &public, "--env", "local"],
+        berth_tests::TEST_IDENTITY,
+        None,
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let run = secrets_cmd(&repo, &["show", "local"], &key, None);
+    let err = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("none of the age identities can decrypt it"),
+        "{err}"
+    );
+    assert!(err.contains("environments/local/secrets.cfg.age"), "{err}");
+    let run = secrets_cmd(
+        &repo,
+        &["remove", &test_public()],
+        berth_tests::TEST_IDENTITY,
+        None,
+    );
+    assert!(
+        text(&run.stderr).contains("is its last recipient"),
+        "{}",
+        text(&run.stderr)
+    );
+}
+
+#[test]
+fn secrets_add_to_batou_members_rewrites_them_inside() {
+    let repo = examples();
+    repo.secrets(
+        "local",
+        &format!(
+            "[batou]\nmembers = {}\nsecret_provider = age\n\n[motd]\ngreeting = Hi\n",
+            test_public()
+        ),
+    );
+    let (key, public) = ssh_keypair(&repo);
+    let run = secrets_cmd(
+        &repo,
+        &["add", &public, "--env", "local"],
+        berth_tests::TEST_IDENTITY,
+        None,
+    );
+    let err = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{err}");
+    assert!(err.contains("([batou] members)"), "{err}");
+    assert!(!repo.join("environments/local/secrets.recipients").exists());
+    let out = succeeded(&secrets_cmd(
+        &repo,
+        &["show", "local"],
+        &key.display().to_string(),
+        None,
+    ));
+    assert!(
+        out.contains(&format!("members = {},\n    {public}", test_public())),
+        "{out}"
+    );
+    let run = secrets_cmd(&repo, &["reencrypt"], &key.display().to_string(), None);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+}
+
+#[test]
+fn secrets_summary_reports_an_environment_it_cannot_decrypt() {
+    let repo = examples();
+    repo.write(
+        "environments/local/secrets.recipients",
+        &format!("{}\n", test_public()),
+    )
+    .secrets("local", "[motd]\ngreeting = Hi\n")
+    .secret_file("local", "tls.key", b"k");
+    repo.env("prod", "[hosts]\nlocalhost = hello\n");
+    let other = age_x25519_public_other();
+    std::fs::write(
+        repo.join("environments/prod/secrets.cfg.age"),
+        berth_secrets::encrypt(b"[hello]\n", &[&other]).unwrap(),
+    )
+    .unwrap();
+    let run = secrets_cmd(&repo, &["summary"], berth_tests::TEST_IDENTITY, None);
+    let out = succeeded(&run);
+    assert!(
+        out.contains(&format!(
+            "environment local\n  recipients (`environments/local/secrets.recipients`):\n    {}\n  secrets file: environments/local/secrets.cfg.age\n  secret files: tls.key\n  you can decrypt: yes\n",
+            test_public()
+        )),
+        "{out}"
+    );
+    assert!(out.contains("environment prod\n"), "{out}");
+    assert!(out.contains("you can decrypt: no: environments/prod/secrets.cfg.age: none of the age identities can decrypt it"), "{out}");
+}
+
+/// The public key of the suite's second identity, to which the test
+/// identity cannot decrypt.
+fn age_x25519_public_other() -> String {
+    let other =
+        std::path::Path::new(berth_tests::TEST_IDENTITY).with_file_name("other-identity.txt");
+    berth_secrets::recipients(&other).unwrap().remove(0)
+}
+
+#[test]
+fn a_deploy_leaves_and_prints_no_plaintext_secret() {
+    const PASSWORD: &str = "pw-3c9e71f0aa";
+    const KEY_LINE: &str = "MIIBVgIBADANBgkqhkiG9w0BAQEFAASCAUAw";
+    let repo = TestRepo::new();
+    repo.component("secretive", SECRETIVE)
+        .env(
+            "local",
+            "[hosts]\nweb = secretive\n\n[grants:secretive]\nsecrets = tls.key\n",
+        )
+        .secrets(
+            "local",
+            &format!("[component:secretive]\npassword = {PASSWORD}\n"),
+        )
+        .secret_file(
+            "local",
+            "tls.key",
+            format!("-----BEGIN PRIVATE KEY-----\n{KEY_LINE}\n-----END PRIVATE KEY-----\n")
+                .as_bytes(),
+        );
+    let cache = repo.join("cache");
+    let tmp = repo.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .args(["--identity", berth_tests::TEST_IDENTITY])
+            .current_dir(repo.path())
+            .env("BERTH_CACHE_DIR", &cache)
+            .env("TMPDIR", &tmp)
+            .env("NO_COLOR", "1")
+            .env("BERTH_LOG", "debug")
+            .output()
+            .unwrap()
+    };
+    let mut printed = String::new();
+    for args in [
+        &["deploy", "local", "--predict"][..],
+        &["deploy", "local", "--predict", "-d"],
+        &["deploy", "local", "-d"],
+        &["deploy", "local", "--format", "json"],
+        &["deploy", "local", "--predict", "--format", "json"],
+        &["check", "local"],
+        &["show", "local"],
+        &["show", "local", "--format", "json"],
+        &["secrets", "show", "local"],
+    ] {
+        let out = run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        printed.push_str(&text(&out.stdout));
+        printed.push_str(&text(&out.stderr));
+    }
+    assert!(printed.contains("********"), "{printed}");
+    for secret in [PASSWORD, KEY_LINE] {
+        assert!(!printed.contains(secret), "printed: {printed}");
+    }
+    // The component's files hold them, 0600; nothing else does.
+    let work = repo.workdir("secretive");
+    assert!(
+        std::fs::read_to_string(work.join("app.conf"))
+            .unwrap()
+            .contains(PASSWORD)
+    );
+    let needles: &[&[u8]] = &[PASSWORD.as_bytes(), KEY_LINE.as_bytes()];
+    let intended = [work.join("app.conf"), work.join("tls.key")];
+    let leaks = berth_tests::files_holding(repo.path(), needles, &intended);
+    assert!(leaks.is_empty(), "plaintext secrets in {leaks:?}");
+    assert!(cache.is_dir() && repo.join("work").is_dir());
+    let uid = std::fs::metadata(repo.path())
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .unwrap();
+    for private in [
+        format!("/dev/shm/berth-{uid}"),
+        std::env::temp_dir()
+            .join(format!("berth-{uid}"))
+            .display()
+            .to_string(),
+    ] {
+        let leaks = berth_tests::files_holding(std::path::Path::new(&private), needles, &[]);
+        assert!(leaks.is_empty(), "plaintext secrets in {leaks:?}");
+    }
 }

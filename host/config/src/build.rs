@@ -10,7 +10,7 @@ use crate::error::{ConfigError, Origin, did_you_mean_hint};
 use crate::ini::{Document, Entry, Section};
 use crate::model::{
     Access, CommandGrant, ComponentSection, ConnectMethod, Environment, Grants, Host,
-    HostComponent, IpRequirement, PathGrant, RawValue,
+    HostComponent, IpRequirement, PathGrant, RawValue, SecretGrant,
 };
 use crate::suggest::did_you_mean;
 
@@ -31,7 +31,7 @@ const ENVIRONMENT_KEYS: [&str; 11] = [
     "allow_unconfined",
 ];
 const HOST_KEYS: [&str; 4] = ["components", "platform", "service_user", "ignore"];
-const GRANTS_KEYS: [&str; 3] = ["paths", "commands", "special-modes"];
+const GRANTS_KEYS: [&str; 4] = ["paths", "commands", "special-modes", "secrets"];
 const SECTION_PREFIXES: [&str; 3] = ["host", "component", "grants"];
 
 /// What a section header means.
@@ -130,8 +130,13 @@ pub fn valid_name(name: &str) -> bool {
 pub const NAME_RULE: &str =
     "names use letters, digits, `-`, `_` and `.`, and start with a letter or a digit";
 
-/// Names of hosts, components and features: see [`valid_name`].
-pub(crate) fn check_name(what: &str, name: &str, origin: &Origin) -> Result<(), ConfigError> {
+/// Names of hosts, components and features: letters, digits, `-`, `_`, `.`.
+/// Checks a `what` (`component`, `host`) name as the environment file
+/// spells it, with a hint when it is wrong.
+///
+/// Errors: an empty name, or one with other characters than letters,
+/// digits, `-`, `_` and `.`.
+pub fn check_name(what: &str, name: &str, origin: &Origin) -> Result<(), ConfigError> {
     if valid_name(name) {
         return Ok(());
     }
@@ -146,8 +151,9 @@ pub(crate) fn check_name(what: &str, name: &str, origin: &Origin) -> Result<(), 
     })
 }
 
-/// A `[component:NAME]` section's overrides, as written.
-pub(crate) fn component_section(section: &Section) -> ComponentSection {
+/// The attribute overrides of a `[component:NAME]` (or, in secrets, bare
+/// `[NAME]`) section, each with its line.
+pub fn component_section(section: &Section) -> ComponentSection {
     let attributes = section
         .entries
         .iter()
@@ -678,6 +684,7 @@ fn grants_section(section: &Section) -> Result<Grants, ConfigError> {
         paths: Vec::new(),
         commands: Vec::new(),
         special_modes: 0,
+        secrets: Vec::new(),
     };
     for entry in &section.entries {
         match entry.key.as_str() {
@@ -698,27 +705,27 @@ fn grants_section(section: &Section) -> Result<Grants, ConfigError> {
                 }
             }
             "commands" => {
-                for line in &entry.lines {
-                    let origin = Origin::new(&entry.origin.file, line.line);
-                    for program in line
-                        .text
-                        .split(|c: char| c == ',' || c.is_whitespace())
-                        .filter(|p| !p.is_empty())
+                for (program, origin) in words(entry) {
+                    let grant = command_grant(program, origin)?;
+                    if let Some(first) = grants.commands.iter().find(|g| g.program == grant.program)
                     {
-                        let grant = command_grant(program, origin.clone())?;
-                        if let Some(first) =
-                            grants.commands.iter().find(|g| g.program == grant.program)
-                        {
-                            return Err(ConfigError::at(
-                                &grant.origin,
-                                format!(
-                                    "command `{program}` is granted twice in [{section_name}]; first at {}",
-                                    first.origin
-                                ),
-                            ));
-                        }
-                        grants.commands.push(grant);
+                        return Err(ConfigError::at(
+                            &grant.origin,
+                            format!(
+                                "command `{program}` is granted twice in [{section_name}]; first at {}",
+                                first.origin
+                            ),
+                        ));
                     }
+                    grants.commands.push(grant);
+                }
+            }
+            "secrets" => {
+                for (name, origin) in words(entry) {
+                    grants.secrets.push(SecretGrant {
+                        name: name.to_owned(),
+                        origin,
+                    });
                 }
             }
             "special-modes" => grants.special_modes = special_modes(entry, section_name)?,
@@ -749,6 +756,18 @@ fn special_modes(entry: &Entry, section: &str) -> Result<u32, ConfigError> {
         }
     }
     Ok(bits)
+}
+
+/// The words of a value (separated by commas or whitespace), each with its
+/// line.
+fn words(entry: &Entry) -> impl Iterator<Item = (&str, Origin)> {
+    entry.lines.iter().flat_map(|line| {
+        let origin = Origin::new(&entry.origin.file, line.line);
+        line.text
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|p| !p.is_empty())
+            .map(move |w| (w, origin.clone()))
+    })
 }
 
 fn path_grant(item: &str, origin: Origin, section: &str) -> Result<PathGrant, ConfigError> {

@@ -1,4 +1,6 @@
 //! The INI lexer: sections, keys and (multi-line) values with line numbers.
+//! Public so that the secrets crate reads decrypted text with the same
+//! syntax and line numbers.
 //!
 //! It knows nothing about berth's sections; it only enforces the syntax and
 //! that no section or key appears twice. Each entry keeps its own
@@ -12,40 +14,40 @@ use crate::error::{ConfigError, Origin};
 
 /// A parsed file: its sections in file order.
 #[derive(Debug, Clone)]
-pub(crate) struct Document {
-    pub(crate) sections: Vec<Section>,
+pub struct Document {
+    pub sections: Vec<Section>,
 }
 
 /// `[name]` and the entries below it, in file order.
 #[derive(Debug, Clone)]
-pub(crate) struct Section {
-    pub(crate) name: String,
+pub struct Section {
+    pub name: String,
     /// The line of the `[name]` header.
-    pub(crate) origin: Origin,
-    pub(crate) entries: Vec<Entry>,
+    pub origin: Origin,
+    pub entries: Vec<Entry>,
 }
 
 /// `key = value`, where the value may continue on indented lines.
 #[derive(Debug, Clone)]
-pub(crate) struct Entry {
-    pub(crate) key: String,
+pub struct Entry {
+    pub key: String,
     /// The line of the key.
-    pub(crate) origin: Origin,
+    pub origin: Origin,
     /// The value's lines, trimmed. An empty first line (`key =` followed by
     /// continuation lines) and trailing blank lines are not kept.
-    pub(crate) lines: Vec<ValueLine>,
+    pub lines: Vec<ValueLine>,
 }
 
 /// One line of a value and its line number in the entry's file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ValueLine {
-    pub(crate) text: String,
-    pub(crate) line: usize,
+pub struct ValueLine {
+    pub text: String,
+    pub line: usize,
 }
 
 impl Entry {
     /// The value: its lines joined by newlines.
-    pub(crate) fn value(&self) -> String {
+    pub fn value(&self) -> String {
         let mut value = String::new();
         for (i, line) in self.lines.iter().enumerate() {
             if i > 0 {
@@ -58,7 +60,7 @@ impl Entry {
 }
 
 impl Section {
-    pub(crate) fn get(&self, key: &str) -> Option<&Entry> {
+    pub fn get(&self, key: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| e.key == key)
     }
 }
@@ -69,7 +71,7 @@ impl Section {
 /// blank line nor the continuation of a value; a key before the first
 /// section; an empty or malformed section name or key; a section or a key
 /// (within one section) given twice.
-pub(crate) fn parse(file: &Path, text: &str) -> Result<Document, ConfigError> {
+pub fn parse(file: &Path, text: &str) -> Result<Document, ConfigError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut sections: Vec<Section> = Vec::new();
     let mut section_lines: HashMap<String, usize> = HashMap::new();

@@ -99,11 +99,9 @@
 //!
 //! # Secrets
 //!
-//! [`load_with_secrets`] also decrypts `secrets.cfg.age` beside the
-//! environment file (`<env>.secrets.cfg.age` beside `<env>.cfg`): an
-//! age-encrypted file of `[component:NAME]` sections whose values win over
-//! the components' defaults, and may not repeat a value the environment
-//! sets. See [`secrets`].
+//! [`Environment::secrets`] is where decrypted secrets go; the
+//! `berth-secrets` crate decrypts `secrets.cfg.age` and the secret files
+//! beside the environment file and fills it. This crate never decrypts.
 //!
 //! # Why a lexer of our own
 //!
@@ -120,27 +118,25 @@ mod build;
 mod convert;
 mod error;
 mod extends;
-mod ini;
+pub mod ini;
 mod model;
 mod packages;
-pub mod secrets;
 mod subst;
 mod suggest;
 
 use std::path::{Path, PathBuf};
 
-pub use build::{NAME_RULE, valid_name};
+pub use build::{NAME_RULE, check_name, component_section, valid_name};
 pub use convert::{AttrType, convert, parse_bool};
 pub use error::{ConfigError, Origin};
 pub use model::{
     Access, CommandGrant, ComponentSection, ConnectMethod, Environment, Grants, Host,
-    HostComponent, IpRequirement, PathGrant, RawValue,
+    HostComponent, IpRequirement, PathGrant, RawValue, SecretFile, SecretGrant, Secrets,
 };
 pub use packages::{
     LOCK_FILE, Lock, PACKAGES_FILE, PackageRequest, PackagesConfig, Pin, Requested, load_lock,
     load_packages_config, render_lock, valid_package_name,
 };
-pub use secrets::{IdentitySources, Secrets};
 pub use suggest::did_you_mean;
 
 /// The folder of a repository that holds the environments.
@@ -160,22 +156,6 @@ pub fn load(repo: &Path, env: &str) -> Result<Environment, ConfigError> {
     let (mut doc, files) = extends::read(repo, env, &file)?;
     subst::substitute(&mut doc)?;
     build::build(repo, env, file, files, &doc)
-}
-
-/// Loads the environment `env` as [`load`] does, then decrypts its secrets
-/// (`secrets.cfg.age` beside the environment file, see [`secrets`]) with the
-/// identities `identities` names into [`Environment::secrets`]. Without a
-/// secrets file no identity is read.
-///
-/// Errors: those of [`load`] and of [`secrets::read`].
-pub fn load_with_secrets(
-    repo: &Path,
-    env: &str,
-    identities: &IdentitySources,
-) -> Result<Environment, ConfigError> {
-    let mut environment = load(repo, env)?;
-    environment.secrets = secrets::read(&environment, identities)?;
-    Ok(environment)
 }
 
 /// The names of the environments of `repo`, sorted: every
@@ -218,8 +198,11 @@ fn in_repo(repo: &Path, rel: &Path) -> PathBuf {
     }
 }
 
-/// The file that defines environment `env`.
-fn environment_file(repo: &Path, env: &str) -> Result<PathBuf, ConfigError> {
+/// The file of environment `env` in `repo` (either layout), checked to
+/// exist.
+///
+/// Errors: as for the name in [`load`].
+pub fn environment_file(repo: &Path, env: &str) -> Result<PathBuf, ConfigError> {
     let valid = !env.is_empty()
         && !env.starts_with('.')
         && !env.contains(['/', '\\'])

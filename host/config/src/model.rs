@@ -91,13 +91,75 @@ pub struct Environment {
     /// `require_v6`: whether an address must resolve to an IPv6 address;
     /// [`IpRequirement::Forbidden`] by default, as in batou.
     pub require_v6: IpRequirement,
-    /// The decrypted secrets, when [`crate::load_with_secrets`] found a
-    /// secrets file; [`crate::load`] leaves it `None`.
-    pub secrets: Option<crate::Secrets>,
+    /// The decrypted secrets, when the `berth-secrets` crate loaded the
+    /// environment and found a secrets file or secret files;
+    /// [`crate::load`] leaves it `None`.
+    pub secrets: Option<Secrets>,
     /// `allow_unconfined`: run granted programs even where the kernel
     /// cannot enforce every part of their confinement (berth warns and
     /// names the parts); `false` by default, and then such a run fails.
     pub allow_unconfined: bool,
+}
+
+/// The decrypted secrets of an environment: attribute overrides, host data
+/// and secret files. The secrets crate (`berth-secrets`) decrypts and
+/// checks them; the environment only carries them to the model.
+///
+/// Its `Debug` output lists files, sections and names, never values, so a
+/// secret cannot reach a log through `{:?}`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secrets {
+    /// The encrypted file of overrides (`secrets.cfg.age`), whether or not
+    /// it exists.
+    pub file: PathBuf,
+    /// `[component:NAME]` (or bare `[NAME]`) sections by component name;
+    /// origins are lines of the plaintext.
+    pub components: BTreeMap<String, ComponentSection>,
+    /// `[host:NAME]` sections: host data (`data-` stripped) by host name;
+    /// the engine adds it to the host's [`Host::data`] for the components.
+    pub hosts: BTreeMap<String, BTreeMap<String, RawValue>>,
+    /// Secret files (`secret-NAME.age` beside the secrets file) by name.
+    pub files: BTreeMap<String, SecretFile>,
+}
+
+/// A decrypted secret file; its bytes are zeroed when dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretFile {
+    /// The encrypted file.
+    pub path: PathBuf,
+    /// The plaintext.
+    pub content: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for SecretFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretFile")
+            .field("path", &self.path)
+            .field("bytes", &self.content.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys = |m: &BTreeMap<String, RawValue>| m.keys().cloned().collect::<Vec<_>>();
+        let components: BTreeMap<&str, Vec<String>> = self
+            .components
+            .iter()
+            .map(|(c, s)| (c.as_str(), keys(&s.attributes)))
+            .collect();
+        let hosts: BTreeMap<&str, Vec<String>> = self
+            .hosts
+            .iter()
+            .map(|(h, d)| (h.as_str(), keys(d)))
+            .collect();
+        f.debug_struct("Secrets")
+            .field("file", &self.file)
+            .field("components", &components)
+            .field("hosts", &hosts)
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `require_v4` / `require_v6`: whether resolving an address must yield an
@@ -237,6 +299,18 @@ pub struct Grants {
     /// `special-modes`: the setuid (`0o4000`), setgid (`0o2000`) and sticky
     /// (`0o1000`) bits the component may set; none by default.
     pub special_modes: u32,
+    /// Granted secret files (`secrets = tls.key`), in file order.
+    pub secrets: Vec<SecretGrant>,
+}
+
+/// A secret file of the environment (`secret-NAME.age`) that a component
+/// may have written into one of its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretGrant {
+    /// The secret file's name, as in `secret-NAME.age`.
+    pub name: String,
+    /// The line of the grant.
+    pub origin: Origin,
 }
 
 /// Access to an absolute path and everything below it.

@@ -8,20 +8,21 @@
 //! `expected.txt` files that differ and prints which ones changed.
 //!
 //! Secrets: each case is loaded from a temporary copy, with
-//! [`berth_config::load_with_secrets`]. A plaintext `secrets.cfg` (or
+//! [`berth_secrets::load`]. A plaintext `secrets.cfg` (or
 //! `<env>.secrets.cfg`) in the case is encrypted in that copy to the test
-//! identity `tests/age/test-identity.txt` as `secrets.cfg.age` and removed,
+//! identity `host/secrets/tests/age/test-identity.txt` as `secrets.cfg.age` and removed,
 //! so a case keeps its secrets readable; an `.age` file in the case is
 //! copied as it is (a damaged file). An optional `identity.txt` says which
 //! identity decrypts: `test` (the default), `other` (the key of
-//! `tests/age/other-identity.txt`, to which nothing is encrypted) or `none`
+//! `host/secrets/tests/age/other-identity.txt`, to which nothing is encrypted) or `none`
 //! (no `--identity`, no `BERTH_AGE_IDENTITY`, and a default file that does
 //! not exist). The decrypted sections are rendered under `secrets:`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use berth_config::{ComponentSection, Environment, IdentitySources, Origin, load_with_secrets};
+use berth_config::{ComponentSection, Environment, Origin};
+use berth_secrets::{IdentitySources, load as load_with_secrets};
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
@@ -77,10 +78,10 @@ fn run(case: &Path) -> String {
     let temp = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
     let repo = temp.path();
     copy_tree(case, repo);
-    let age = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/age");
+    let age = Path::new(env!("CARGO_MANIFEST_DIR")).join("../secrets/tests/age");
     let test_key = age.join("test-identity.txt");
-    let recipients = berth_config::secrets::recipients(&test_key)
-        .unwrap_or_else(|e| panic!("the test identity: {e}"));
+    let recipients =
+        berth_secrets::recipients(&test_key).unwrap_or_else(|e| panic!("the test identity: {e}"));
     seal(&repo.join("environments"), &recipients);
     let which = std::fs::read_to_string(case.join("identity.txt"))
         .map(|s| s.trim().to_owned())
@@ -137,7 +138,7 @@ fn seal(dir: &Path, recipients: &[String]) {
         } else if name.ends_with("secrets.cfg") {
             let plain = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let keys: Vec<&str> = recipients.iter().map(String::as_str).collect();
-            let sealed = berth_config::secrets::encrypt(&plain, &keys)
+            let sealed = berth_secrets::encrypt(&plain, &keys)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let age = path.with_file_name(format!("{name}.age"));
             std::fs::write(&age, sealed).unwrap_or_else(|e| panic!("{}: {e}", age.display()));

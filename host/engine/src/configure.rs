@@ -43,6 +43,11 @@ pub struct Plan {
     /// Things worth a look that do not stop the deployment: values provided
     /// under a key that no root requires (often a misspelt key).
     pub warnings: Vec<Problem>,
+    /// The secrets the roots may use (their secret files are written by
+    /// name); a remote host's plan carries only its own share.
+    pub secrets: Arc<berth_config::Secrets>,
+    /// What every event and error is masked with.
+    pub mask: Arc<berth_secrets::Mask>,
 }
 
 /// One value provided by one root and received by a `require` of another
@@ -206,6 +211,8 @@ pub fn configure(mut roots: Vec<Configured>) -> Result<Plan, Vec<Problem>> {
         rounds,
         edges,
         warnings,
+        secrets: Arc::default(),
+        mask: Arc::default(),
     })
 }
 

@@ -50,6 +50,11 @@ pub fn run(plan: &mut Plan, options: WalkOptions, reporter: &dyn Reporter, summa
         .collect();
     let mut status = vec![Status::Waiting; slots.len()];
     let jobs = options.jobs.max(1);
+    let shared = Shared {
+        secrets: plan.secrets.clone(),
+        mask: plan.mask.clone(),
+    };
+    let shared = &shared;
 
     std::thread::scope(|scope| {
         let (done, finished) = std::sync::mpsc::channel::<(usize, Configured, Summary)>();
@@ -94,7 +99,7 @@ pub fn run(plan: &mut Plan, options: WalkOptions, reporter: &dyn Reporter, summa
                 let done = done.clone();
                 scope.spawn(move || {
                     let mut local = Summary::default();
-                    deploy_root(&mut c, options, reporter, &mut local);
+                    deploy_root(&mut c, options, shared, reporter, &mut local);
                     // The receiver lives until every worker is joined.
                     let _ = done.send((i, c, local));
                 });
@@ -121,10 +126,18 @@ pub fn run(plan: &mut Plan, options: WalkOptions, reporter: &dyn Reporter, summa
     plan.roots = slots.into_iter().flatten().collect();
 }
 
+/// What every root of the plan shares: the secrets its File steps may
+/// name, and the mask that tells which content holds one.
+struct Shared {
+    secrets: Arc<berth_config::Secrets>,
+    mask: Arc<berth_secrets::Mask>,
+}
+
 /// Deploys one root: reports its start, walks its steps, reports its end.
 fn deploy_root(
     c: &mut Configured,
     options: WalkOptions,
+    shared: &Shared,
     reporter: &dyn Reporter,
     summary: &mut Summary,
 ) {
@@ -152,7 +165,7 @@ fn deploy_root(
         component: &component,
         changed: 0,
     };
-    let result = walk.root(c);
+    let result = walk.root(c, shared);
     let changed = walk.changed;
     if let Err(error) = &result {
         summary.failed += 1;
@@ -183,10 +196,12 @@ struct RootContext {
     globals: res::Globals,
     templates: res::Templates,
     workdir_ready: bool,
+    secrets: Arc<berth_config::Secrets>,
+    mask: Arc<berth_secrets::Mask>,
 }
 
 impl Walk<'_> {
-    fn root(&mut self, c: &mut Configured) -> Result<(), String> {
+    fn root(&mut self, c: &mut Configured, shared: &Shared) -> Result<(), String> {
         let root = &c.root;
         let sandbox = Sandbox::new(
             &root.component,
@@ -210,6 +225,8 @@ impl Walk<'_> {
             globals: globals(c).into(),
             templates: res::Templates::new(),
             workdir_ready: false,
+            secrets: shared.secrets.clone(),
+            mask: shared.mask.clone(),
         };
         let Some(instance) = c.instance.as_mut() else {
             return Err("the component was not instantiated".into());
@@ -309,7 +326,8 @@ impl Walk<'_> {
             }
             return Ok(Some((reason, None)));
         }
-        let resource = builtin(&step.resource)?;
+        let mut resource = builtin(&step.resource)?;
+        crate::secrets::secret_content(&mut resource, &cx.secrets)?;
         let check = {
             let context = res::Context {
                 sandbox: &cx.read_only,
@@ -317,6 +335,7 @@ impl Walk<'_> {
                 globals: &cx.globals,
                 templates: &cx.templates,
                 timeout: self.options.timeout,
+                mask: &cx.mask,
             };
             res::verify(&resource, &context, children_changed).map_err(|e| e.to_string())?
         };
@@ -332,6 +351,7 @@ impl Walk<'_> {
                 globals: &cx.globals,
                 templates: &cx.templates,
                 timeout: self.options.timeout,
+                mask: &cx.mask,
             };
             res::update(&resource, check, &context).map_err(|e| e.to_string())?;
         }

@@ -96,6 +96,9 @@ pub enum EngineError {
     /// The environment and its components do not fit together.
     #[error("{}", render_problems(.0))]
     Model(Vec<Problem>),
+    /// An error whose text held a secret, with the secret masked.
+    #[error("{0}")]
+    Masked(String),
 }
 
 fn render_problems(problems: &[Problem]) -> String {

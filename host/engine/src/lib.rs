@@ -26,6 +26,7 @@ pub mod model;
 pub mod package;
 pub mod pins;
 pub mod repo;
+pub mod secrets;
 pub mod show;
 
 pub use error::{EngineError, Problem};
@@ -56,15 +57,15 @@ pub struct DeployOptions {
     /// Settings of the WebAssembly runtime.
     pub runtime: RuntimeOptions,
     /// Where to find the age identities that decrypt the environment's
-    /// secrets (read only when it has a secrets file).
-    pub identities: berth_config::IdentitySources,
+    /// secrets (read only when it has secrets).
+    pub identities: berth_secrets::IdentitySources,
 }
 
 impl DeployOptions {
     /// Deploy `environment` of the repository at `repo` with defaults;
     /// secrets are decrypted with the identities that
     /// `BERTH_AGE_IDENTITY` or the default identity file give
-    /// ([`berth_config::IdentitySources::from_env`]).
+    /// ([`berth_secrets::IdentitySources::from_env`]).
     pub fn new(repo: impl Into<PathBuf>, environment: &str) -> Self {
         Self {
             repo: repo.into(),
@@ -74,7 +75,7 @@ impl DeployOptions {
             jobs: None,
             platform: None,
             runtime: RuntimeOptions::default(),
-            identities: berth_config::IdentitySources::from_env(Vec::new()),
+            identities: berth_secrets::IdentitySources::from_env(Vec::new()),
         }
     }
 }
@@ -99,6 +100,8 @@ pub struct Loaded {
     pub platform: Option<String>,
     /// Address resolution as the environment configures it.
     pub addresses: Arc<address::Addresses>,
+    /// Every secret of the environment, to mask output with.
+    pub mask: Arc<berth_secrets::Mask>,
 }
 
 /// Loads the environment and every package, and checks them against each
@@ -108,8 +111,19 @@ pub fn load(options: &DeployOptions, reporter: &dyn Reporter) -> Result<Loaded, 
     // The path as the user gave it, so messages name files the way they
     // would type them.
     let environment =
-        berth_config::load_with_secrets(&options.repo, &options.environment, &options.identities)?;
+        berth_secrets::load(&options.repo, &options.environment, &options.identities)?;
     load_packages(options, repo, environment, reporter)
+}
+
+/// The mask of an environment's secrets (one that hides nothing without).
+fn mask_of(environment: &berth_config::Environment) -> Arc<berth_secrets::Mask> {
+    Arc::new(
+        environment
+            .secrets
+            .as_ref()
+            .map(berth_secrets::Mask::of)
+            .unwrap_or_default(),
+    )
 }
 
 /// Loads the packages of a repository whose environment is already read,
@@ -119,6 +133,18 @@ pub fn load_packages(
     repo: repo::Repository,
     environment: berth_config::Environment,
     reporter: &dyn Reporter,
+) -> Result<Loaded, EngineError> {
+    let mask = mask_of(&environment);
+    load_resolved(options, repo, environment, reporter, mask.clone())
+        .map_err(|e| secrets::mask_error(e, &mask))
+}
+
+fn load_resolved(
+    options: &DeployOptions,
+    repo: repo::Repository,
+    environment: berth_config::Environment,
+    reporter: &dyn Reporter,
+    mask: Arc<berth_secrets::Mask>,
 ) -> Result<Loaded, EngineError> {
     if options.build {
         repo.build_stale(reporter)?;
@@ -201,11 +227,17 @@ pub fn load_packages(
         runtime,
         platform: options.platform.clone(),
         addresses,
+        mask,
     })
 }
 
 /// Instantiates every root and runs configure until provide/require settles.
 pub fn plan(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, EngineError> {
+    let reporter = secrets::masked(reporter, &loaded.mask);
+    plan_masked(loaded, reporter).map_err(|e| secrets::mask_error(e, &loaded.mask))
+}
+
+fn plan_masked(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, EngineError> {
     let env_info = model::environment_info(&loaded.environment);
     let mut configured = Vec::with_capacity(loaded.roots.len());
     for root in &loaded.roots {
@@ -258,7 +290,12 @@ pub fn plan(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, Engine
             failed,
         });
     }
-    let plan = configure::configure(configured).map_err(EngineError::Model)?;
+    let mut plan = configure::configure(configured).map_err(EngineError::Model)?;
+    secrets::check_secret_files(&plan, &loaded.environment)?;
+    plan.mask = loaded.mask.clone();
+    if let Some(s) = &loaded.environment.secrets {
+        plan.secrets = Arc::new(s.clone());
+    }
     reporter.report(&Event::Planned {
         order: plan.roots.iter().map(|c| c.root.id()).collect(),
     });
@@ -284,7 +321,8 @@ pub fn deploy(
     let start = Instant::now();
     let repo = repo::Repository::open(&options.repo)?;
     let environment =
-        berth_config::load_with_secrets(&options.repo, &options.environment, &options.identities)?;
+        berth_secrets::load(&options.repo, &options.environment, &options.identities)?;
+    let reporter = secrets::masked(reporter, &mask_of(&environment));
     reporter.report(&Event::Started {
         environment: environment.name.clone(),
         predict: options.predict,

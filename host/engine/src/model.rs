@@ -35,7 +35,7 @@ pub struct AttributeValue {
 impl std::fmt::Debug for AttributeValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let json = match self.source {
-            ValueSource::Secrets(_) => berth_config::secrets::MASK,
+            ValueSource::Secrets(_) => berth_secrets::MASK,
             _ => &self.json,
         };
         f.debug_struct("AttributeValue")
@@ -46,7 +46,10 @@ impl std::fmt::Debug for AttributeValue {
 }
 
 /// One root component on one host, ready to configure.
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` output names the host's data keys, not their values: host
+/// data may come from secrets.
+#[derive(Clone)]
 pub struct Root {
     /// The host.
     pub host: HostInfo,
@@ -69,6 +72,27 @@ pub struct Root {
     pub workdir: PathBuf,
     /// Its definition folder.
     pub defdir: PathBuf,
+}
+
+impl std::fmt::Debug for Root {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Root")
+            .field("host", &self.host.name)
+            .field("fqdn", &self.host.fqdn)
+            .field(
+                "data",
+                &self.host.data.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("component", &self.component)
+            .field("package", &self.package)
+            .field("attributes", &self.attributes)
+            .field("features", &self.features)
+            .field("grants", &self.grants)
+            .field("commands", &self.commands)
+            .field("workdir", &self.workdir)
+            .field("defdir", &self.defdir)
+            .finish()
+    }
 }
 
 impl Root {
@@ -116,10 +140,19 @@ pub fn host_info(env: &Environment, host: &berth_config::Host, platform: Option<
             .clone()
             .or_else(|| env.service_user.clone())
             .unwrap_or_default(),
+        // Host data from secrets (`[host:NAME]` in secrets) joins the
+        // environment's; loading made sure that no key is in both.
         data: host
             .data
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
+            .chain(
+                env.secrets
+                    .iter()
+                    .filter_map(|s| s.hosts.get(&host.name))
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.value.clone())),
+            )
             .collect(),
     }
 }

@@ -142,8 +142,18 @@ impl ModelView {
 }
 
 /// The model of a resolved and configured environment.
+///
+/// Secrets show as `********`: attributes and host data from secrets, and
+/// any secret in a provided value or a configure error.
 pub fn view(loaded: &Loaded, plan: &Plan) -> ModelView {
     let env = &loaded.environment;
+    let mask = &loaded.mask;
+    let secret_data = |host: &str, key: &str| {
+        env.secrets
+            .as_ref()
+            .and_then(|s| s.hosts.get(host))
+            .is_some_and(|d| d.contains_key(key))
+    };
     let hosts: Vec<HostView> = env
         .hosts
         .iter()
@@ -155,7 +165,18 @@ pub fn view(loaded: &Loaded, plan: &Plan) -> ModelView {
                 fqdn: info.fqdn,
                 platform: info.platform,
                 service_user: info.service_user,
-                data: info.data.into_iter().collect(),
+                data: info
+                    .data
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let v = if secret_data(&host.name, &k) {
+                            berth_secrets::MASK.to_owned()
+                        } else {
+                            mask.text(&v)
+                        };
+                        (k, v)
+                    })
+                    .collect(),
             }
         })
         .collect();
@@ -177,7 +198,7 @@ pub fn view(loaded: &Loaded, plan: &Plan) -> ModelView {
                     .map(|(name, v)| AttributeView {
                         name: name.clone(),
                         value: match &v.source {
-                            ValueSource::Secrets(_) => berth_config::secrets::MASK.into(),
+                            ValueSource::Secrets(_) => berth_secrets::MASK.into(),
                             _ => json(&v.json),
                         },
                         source: match &v.source {
@@ -209,11 +230,11 @@ pub fn view(loaded: &Loaded, plan: &Plan) -> ModelView {
                         i.model()
                             .provided
                             .iter()
-                            .map(|(k, v)| (k.clone(), json(v)))
+                            .map(|(k, v)| (k.clone(), json(&mask.text(v))))
                             .collect()
                     })
                     .unwrap_or_default(),
-                failed: configured.and_then(|c| c.failed.clone()),
+                failed: configured.and_then(|c| c.failed.as_deref().map(|f| mask.text(f))),
             }
         })
         .collect();

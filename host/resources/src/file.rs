@@ -74,7 +74,7 @@ pub(crate) fn verify_file(f: &File, cx: &Context<'_>) -> Result<Check, ResourceE
             current,
         } => (mode, Some((size, current))),
     };
-    let mode_change = f.mode.filter(|m| *m & 0o7777 != mode);
+    let mode_change = wanted_mode(f, &wanted, cx).filter(|m| *m & 0o7777 != mode);
     let mode_note = mode_change.map(|m| format!("mode {mode:04o} → {:04o}", m & 0o7777));
     let Some((size, current)) = current else {
         return Ok(match mode_change {
@@ -94,13 +94,20 @@ pub(crate) fn verify_file(f: &File, cx: &Context<'_>) -> Result<Check, ResourceE
     Ok(Check::needs(reason, Some(diff), Plan::Write(wanted)))
 }
 
+/// The mode to write: the step's, else `0600` when the content holds a
+/// secret.
+fn wanted_mode(f: &File, content: &[u8], cx: &Context<'_>) -> Option<u32> {
+    f.mode.or_else(|| cx.mask.holds(content).then_some(0o600))
+}
+
 pub(crate) fn update_file(f: &File, plan: Plan, cx: &Context<'_>) -> Result<(), ResourceError> {
     match plan {
         Plan::Write(bytes) => {
             if f.leading {
                 make_parent(&f.path, cx)?;
             }
-            cx.sandbox.write_batched(&f.path, &bytes, f.mode)?;
+            cx.sandbox
+                .write_batched(&f.path, &bytes, wanted_mode(f, &bytes, cx))?;
         }
         Plan::Chmod(mode) => cx.sandbox.chmod(&f.path, mode)?,
         _ => {}

@@ -29,6 +29,7 @@
 //!     globals: &globals,
 //!     templates: &templates,
 //!     timeout: Duration::from_secs(60),
+//!     mask: &berth_secrets::Mask::none(),
 //! };
 //! let motd = Resource::File(File {
 //!     path: "motd".into(),
@@ -87,7 +88,9 @@ pub struct File {
     pub path: String,
     /// What it contains.
     pub content: Content,
-    /// Permission bits, or `None` to leave them alone (new files get `0o644`).
+    /// Permission bits, or `None` to leave them alone (new files get
+    /// `0o644`, or `0o600` when their content holds a secret: then an
+    /// existing file gets `0o600` too).
     pub mode: Option<u32>,
     /// Create missing parent directories.
     pub leading: bool,
@@ -179,6 +182,9 @@ pub struct Context<'a> {
     pub templates: &'a Templates,
     /// How long a command may run.
     pub timeout: Duration,
+    /// The secrets of the run: a file whose content holds one is written
+    /// `0600` unless its step sets a mode.
+    pub mask: &'a berth_secrets::Mask,
 }
 
 /// The answer of [`verify`].

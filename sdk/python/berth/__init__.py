@@ -291,9 +291,13 @@ class File(_Step):
     when its content or mode differ.
 
     Give exactly one of `text`, `content` (bytes), `source` (a file of the
-    definition folder, copied), `template` (a minijinja template in the
-    definition folder) or `template_str` (the template text). Templates see
-    `host`, `environment`, `attributes` and the `context` dict.
+    definition folder, copied), `secret` (a secret file of the environment,
+    `environments/ENV/secret-NAME.age`, which the environment must grant
+    with `[grants:COMPONENT] secrets = NAME`), `template` (a minijinja
+    template in the definition folder) or `template_str` (the template
+    text). Templates see `host`, `environment`, `attributes` and the
+    `context` dict. A file whose content holds a secret is written 0600
+    unless `mode` is given.
     """
 
     def __init__(
@@ -305,6 +309,7 @@ class File(_Step):
         template=None,
         template_str=None,
         context=None,
+        secret=None,
         mode=None,
         leading=False,
         label="",
@@ -315,6 +320,7 @@ class File(_Step):
                 ("text", text),
                 ("content", content),
                 ("source", source),
+                ("secret", secret),
                 ("template", template),
                 ("template_str", template_str),
             )
@@ -337,6 +343,10 @@ class File(_Step):
             self._content = _t.FileContent_Bytes(bytes(content))
         elif source is not None:
             self._content = _t.FileContent_Source(source)
+        elif secret is not None:
+            # The host reads `secret:NAME` as the environment's secret file
+            # NAME; the bytes never pass through the component.
+            self._content = _t.FileContent_Source("secret:" + secret)
         elif template is not None:
             self._content = _t.FileContent_Template(
                 _t.TemplateSpec(_t.TemplateBody_Source(template), ctx)

@@ -101,6 +101,17 @@ impl File {
         self
     }
 
+    /// The environment's secret file `name` (`environments/ENV/secret-NAME.age`),
+    /// which the environment must grant (`[grants:COMPONENT] secrets =
+    /// NAME`). berth puts the decrypted bytes in on the target; they never
+    /// pass through the component, and the file is written `0600` unless
+    /// [`mode`](File::mode) says otherwise.
+    pub fn secret(mut self, name: impl Into<String>) -> Self {
+        // The host reads a source `secret:NAME` as the secret file NAME.
+        self.content = Content::Source(format!("secret:{}", name.into()));
+        self
+    }
+
     /// A minijinja template from the defdir, rendered by berth with `host`,
     /// `environment`, `attributes` and the [`context`](File::context) in
     /// scope. Undefined names are errors.

@@ -12,7 +12,9 @@ Two roots:
   workdir with a `Purge`;
 - `py-places` writes `places.json`: its address attribute `listen` and the
   address `db.internal:5432` as `resolve` answers them; its platform
-  variants `debian` and `alpine` add `variant.txt`.
+  variants `debian` and `alpine` add `variant.txt`;
+- `py-secret` writes the environment's secret file `tls.key` into its
+  `tls.key` (`File(..., secret=...)`).
 """
 
 import json
@@ -116,4 +118,12 @@ class PyPlacesAlpine(Component):
         self += File("variant.txt", text="alpine variant of {}\n".format(self.parent.name))
 
 
-berth.export(PySteps, PySource, PyPlaces)
+class PySecret(Component):
+    name = "py-secret"
+    doc = "Writes the environment's secret file `tls.key` into `tls.key`."
+
+    def configure(self):
+        self += File("tls.key", secret="tls.key")
+
+
+berth.export(PySteps, PySource, PyPlaces, PySecret)

@@ -495,3 +495,28 @@ fn python_addresses_resolve_and_the_platform_picks_the_variant() {
         run.steps()
     );
 }
+
+#[test]
+fn a_python_component_writes_a_granted_secret_file_0600_and_masked() {
+    use std::os::unix::fs::PermissionsExt;
+    const KEY: &str = "py-secret-key-0b7e5d21\n";
+    let repo = TestRepo::new();
+    repo.component("py-steps", PY_STEPS)
+        .env(
+            "local",
+            "[hosts]\nlocalhost = py-secret\n\n[grants:py-secret]\nsecrets = tls.key\n",
+        )
+        .secret_file("local", "tls.key", KEY.as_bytes());
+    let run = repo.deploy("local");
+    assert_eq!(run.summary().failed, 0, "{:#?}", run.steps());
+    let file = repo.workdir("py-secret").join("tls.key");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), KEY);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o7777,
+        0o600
+    );
+    for event in &run.events {
+        let json = serde_json::to_string(event).unwrap();
+        assert!(!json.contains("py-secret-key"), "{json}");
+    }
+}

@@ -2,9 +2,9 @@
 
 use crate::cli::Format;
 use crate::report;
-use berth_config::IdentitySources;
 use berth_engine::DeployOptions;
 use berth_engine::event::{Event, Reporter};
+use berth_secrets::IdentitySources;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -2,8 +2,8 @@
 
 use crate::cli::Format;
 use crate::report;
-use berth_config::IdentitySources;
 use berth_engine::DeployOptions;
+use berth_secrets::IdentitySources;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -2,10 +2,10 @@
 
 use crate::cli::Format;
 use crate::report;
-use berth_config::IdentitySources;
 use berth_engine::DeployOptions;
 use berth_engine::event::{Event, Reporter};
 use berth_engine::show::{ModelView, RootView};
+use berth_secrets::IdentitySources;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -99,6 +99,28 @@ fn predict_before_the_workdir_exists() {
 }
 
 #[test]
+fn a_file_that_holds_a_secret_is_written_0600_unless_its_step_sets_a_mode() {
+    let env = Env::new();
+    let host = env.path("work/app.conf");
+    let secret = text("user = app\npassword = hunter2-secret\n");
+    assert!(env.deploy(&file("app.conf", secret.clone(), None)).unwrap());
+    assert_eq!(mode_of(&host), 0o600);
+    assert!(!env.deploy(&file("app.conf", secret.clone(), None)).unwrap());
+    // An existing world-readable file that gets a secret is closed.
+    std::fs::set_permissions(&host, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let check = verify(&file("app.conf", secret.clone(), None), &env.cx(), false).unwrap();
+    assert_eq!(needs(&check).0, "mode 0644 → 0600");
+    // The step's own mode wins.
+    assert!(env.deploy(&file("app.conf", secret, Some(0o640))).unwrap());
+    assert_eq!(mode_of(&host), 0o640);
+    assert!(
+        env.deploy(&file("plain", text("nothing secret\n"), None))
+            .unwrap()
+    );
+    assert_eq!(mode_of(&env.path("work/plain")), 0o644);
+}
+
+#[test]
 fn modes_are_set_kept_and_reported() {
     let env = Env::new();
     let host = env.path("work/secret");

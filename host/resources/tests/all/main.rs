@@ -24,6 +24,8 @@ pub(crate) struct Env {
     pub programs: Programs,
     pub templates: Templates,
     pub globals: Globals,
+    /// Hides `hunter2-secret`, as an environment's secrets would.
+    pub mask: berth_secrets::Mask,
 }
 
 impl Env {
@@ -54,6 +56,7 @@ impl Env {
                 "environment": {"name": "test"},
                 "attributes": {"greeting": "hello", "port": 8080},
             })),
+            mask: berth_secrets::Mask::new(["hunter2-secret"]),
             base,
         }
     }
@@ -78,6 +81,7 @@ impl Env {
             globals: &self.globals,
             templates: &self.templates,
             timeout: Duration::from_secs(10),
+            mask: &self.mask,
         }
     }
 
