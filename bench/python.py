@@ -87,6 +87,11 @@ def fresh_repo():
     shutil.copytree(ROOT / "components", REPO / "components", ignore=ignore)
     shutil.copytree(ROOT / "sdk" / "rust", REPO / "sdk" / "rust", ignore=ignore)
     shutil.copytree(ROOT / "environments" / "local", REPO / "environments" / "local")
+    # The tests' guest target folder already holds the SDK's dependencies
+    # for wasm32: the warm-up then compiles only the examples.
+    guests = ROOT / "target" / "wasm-guests"
+    if guests.is_dir():
+        shutil.copytree(guests, REPO / ".berth" / "target", symlinks=True)
 
 
 def median(xs):

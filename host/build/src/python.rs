@@ -244,8 +244,13 @@ pub fn build_python_runtime(
     Ok(())
 }
 
+/// A staging folder in `dir`, removed when dropped, under a name of its
+/// own (process id and a counter), so that concurrent builds never share
+/// one.
 fn tempfile_dir(dir: &Path) -> Result<TempDir, BuildError> {
-    let path = dir.join(format!(".stage-{}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!(".stage-{}-{n}", std::process::id()));
     if path.exists() {
         std::fs::remove_dir_all(&path).map_err(BuildError::io("remove", &path))?;
     }
@@ -444,8 +449,11 @@ fn fetch_deps(
     if !site.exists() {
         std::fs::create_dir_all(&site).map_err(BuildError::io("create directory", &site))?;
     }
-    std::fs::rename(&site, done).map_err(BuildError::io("rename", &site))?;
-    Ok(())
+    match std::fs::rename(&site, done) {
+        // Another run fetched the same requirements meanwhile.
+        Err(_) if done.is_dir() => Ok(()),
+        other => other.map_err(BuildError::io("rename", &site)),
+    }
 }
 
 /// Runs `command` in `dir`, turning a failure into [`BuildError::Cargo`]

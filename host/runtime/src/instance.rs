@@ -231,21 +231,45 @@ impl Runtime {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
+        // `describe` cannot return an error, so a guest that fails in it
+        // (a Python component whose sources do not import) traps; what it
+        // logged at error level (the traceback) then becomes the error.
+        let errors = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let sink = errors.clone();
         let mut instance = package
             .instantiate(
                 &name,
                 Model::new(empty_host(), empty_environment()),
                 Arc::new(Programs::new(&[]).map_err(|e| LoadError::Engine(e.to_string()))?),
                 Duration::from_secs(10),
-                Arc::new(|_, _| {}),
+                Arc::new(move |level, line| {
+                    if level == crate::wit::LogLevel::Error
+                        && let Ok(mut lines) = sink.lock()
+                    {
+                        lines.push(line.to_owned());
+                    }
+                }),
             )
             .map_err(|source| LoadError::Describe {
                 path: path.to_path_buf(),
                 source,
             })?;
-        package.description = instance.describe().map_err(|source| LoadError::Describe {
-            path: path.to_path_buf(),
-            source,
+        package.description = instance.describe().map_err(|source| {
+            let logged = errors.lock().map(|l| l.join("\n")).unwrap_or_default();
+            let source = match source {
+                CallError::Trap {
+                    component, phase, ..
+                } if !logged.is_empty() => CallError::Guest {
+                    component,
+                    phase,
+                    error: Error::Failed(logged),
+                },
+                other => other,
+            };
+            LoadError::Describe {
+                path: path.to_path_buf(),
+                source,
+            }
         })?;
         Ok(package)
     }

@@ -306,7 +306,7 @@ class Broken(Component):
     port = Attribute(int, default=80, doc="A port.")
 
     def configure(self):
-        self += File("ok.txt", content="fine\n")
+        self += File("ok.txt", text="fine\n")
         helpers.check(self.port)
 
 
@@ -363,7 +363,7 @@ fn a_changed_line_is_deployed_with_no_build_step_and_a_traceback_names_the_file_
     // And another: the content of the file.
     repo.write(
         "components/broken/component.py",
-        &BROKEN.replace("content=\"fine\\n\"", "content=\"changed\\n\""),
+        &BROKEN.replace("text=\"fine\\n\"", "text=\"changed\\n\""),
     );
     let run = repo.run(options);
     assert_eq!(run.summary().changed, 1, "{:#?}", run.steps());
@@ -396,7 +396,8 @@ fn a_syntax_error_names_the_file_and_line() {
         "{text}"
     );
     assert!(
-        text.contains("SyntaxError") && text.contains("(at components/broken/component.py:3)"),
+        text.contains("SyntaxError")
+            && text.contains("File \"components/broken/component.py\", line 3"),
         "{text}"
     );
 }
@@ -683,7 +684,7 @@ class UsesDep(Component):
             leaked = "pip leaked"
         except ImportError:
             leaked = "nothing leaked"
-        self += File("dep.txt", content="{}, {}\n".format(tinydep.greet("berth"), leaked))
+        self += File("dep.txt", text="{}, {}\n".format(tinydep.greet("berth"), leaked))
 
 
 berth.export(UsesDep)
