@@ -2,7 +2,8 @@
 //! (`components/`) from source into real components, and writes
 //! `$OUT_DIR/guests.rs` with one constant per component holding its absolute
 //! path, named after the package in upper case (`PROBE`, `WIRING`, `HELLO`,
-//! …; Python packages such as `GREETER` are built with componentize-py).
+//! …; for Python packages such as `GREETER`, the folder of sources), and
+//! builds berth's Python runtime once into the tests' shared cache.
 //!
 //! Fails when no toolchain can build guests (saying what to install), when a
 //! guest does not build, and when a constant is used by no file under
@@ -78,9 +79,11 @@ fn run() -> Result<(), String> {
             names.push(name);
         }
     }
-    // Python packages (a folder with a `component.py`) of both folders,
-    // built with componentize-py when their sources changed.
-    let mut componentize_py = None;
+    // Python packages (a folder with a `component.py`) of both folders are
+    // not built: their constant is the folder, whose sources berth's Python
+    // runtime runs. The runtime itself is built once, into the tests' shared
+    // cache, where the engine looks for it.
+    let mut python = false;
     for (folder, what) in [
         (tests.join("guests"), "Python test guest"),
         (repo.join("components"), "Python example component"),
@@ -93,39 +96,27 @@ fn run() -> Result<(), String> {
             .collect();
         dirs.sort();
         for dir in dirs {
+            python = true;
             let package = dir
                 .file_name()
                 .and_then(|n| n.to_str())
                 .ok_or_else(|| format!("the folder `{}` is not UTF-8", dir.display()))?
                 .to_owned();
-            let wasm = guests_out.join(format!("{package}.wasm"));
-            if berth_build::python_stale(&dir, &wasm) {
-                let program = match &componentize_py {
-                    Some(p) => p,
-                    None => componentize_py
-                        .insert(berth_build::detect_componentize_py().map_err(|e| e.to_string())?),
-                };
-                berth_build::build_python(
-                    &dir,
-                    &package,
-                    &guests_out,
-                    &target_dir.join("python"),
-                    program,
-                    &mut progress,
-                )
-                .map_err(|e| error_chain(&e))?;
-            }
             let name = package.to_uppercase().replace('-', "_");
-            let path = wasm
+            let path = dir
                 .to_str()
-                .ok_or_else(|| format!("the path `{}` is not UTF-8", wasm.display()))?;
+                .ok_or_else(|| format!("the path `{}` is not UTF-8", dir.display()))?;
             let _ = writeln!(
                 consts,
-                "/// The {what} `{package}`, built from `{}`.\npub const {name}: &str = {path:?};",
-                dir.display(),
+                "/// The {what} `{package}`: its folder of sources.\npub const {name}: &str = {path:?};",
             );
             names.push(name);
         }
+    }
+    if python {
+        let runtime_dir = repo.join("target/berth-test-cache/python");
+        berth_build::ensure_python_runtime(&runtime_dir, &mut progress)
+            .map_err(|e| error_chain(&e))?;
     }
 
     std::fs::write(out_dir.join("guests.rs"), consts).map_err(|e| {

@@ -1,11 +1,17 @@
-"""The module `berth build` hands to componentize-py.
+"""The module componentize-py builds berth's Python runtime from.
 
-It imports the package's `component.py` (which registers its roots with
-`berth.export`) and exposes the `Lifecycle` export. componentize-py runs
-this import at build time, so a component starts with its module loaded.
+It imports the SDK and the standard library modules components use most,
+at build time: componentize-py pre-initializes the interpreter with them
+loaded, so an instance starts ready. A component's own sources are not
+here: `berth._sources` imports them from the host at instantiation.
 """
 
-import component  # noqa: F401 - registers the roots
+import json  # noqa: F401 - pre-initialized for components
+import linecache  # noqa: F401
+import traceback  # noqa: F401
+
+import berth  # noqa: F401 - the SDK, ready at start
+from berth import _sources  # noqa: F401
 from berth._lifecycle import Lifecycle  # noqa: F401 - the export
 
 __all__ = ["Lifecycle"]

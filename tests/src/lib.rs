@@ -5,8 +5,9 @@
 //! test guests of `tests/guests/` (`PROBE`, `SPIN`, `HOG`, `CALLS`,
 //! `WASI_ENV`, `WIRING`, and the Python `PY_PROBE` and `PY_STEPS`) and the example
 //! components of `components/` (`HELLO`, `MOTD`, `CHECKSUMS`, `DATABASE`,
-//! `APP`, and the Python `GREETER`). Each must be used by some test under
-//! `tests/tests/`, or the build fails.
+//! `APP`, and the Python `GREETER`). A Python constant is the component's
+//! folder: its sources are the component ([`TestRepo::python`]). Each must
+//! be used by some test under `tests/tests/`, or the build fails.
 //!
 //! [`TestRepo`] makes a throw-away deployment repository in a temporary
 //! folder, with prebuilt components and environment files, and deploys it
@@ -50,6 +51,11 @@ pub fn component_dir(name: &str) -> PathBuf {
 /// once per test run rather than once per test.
 pub fn cache_dir() -> PathBuf {
     Path::new(REPO).join("target").join("berth-test-cache")
+}
+
+/// berth's Python runtime, which `build.rs` built into [`cache_dir`].
+pub fn python_runtime() -> PathBuf {
+    berth_build::python_runtime_file(&cache_dir().join("python"))
 }
 
 /// The cargo target folder `build.rs` builds the Rust guests in: the
@@ -100,6 +106,14 @@ impl TestRepo {
         let dir = self.join("components").join(name);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::copy(wasm, dir.join(format!("{name}.wasm"))).unwrap();
+        self
+    }
+
+    /// Adds the Python component `name` as sources: every file of the
+    /// folder `dir` (a constant such as `GREETER`), `__pycache__` aside.
+    pub fn python(&self, name: &str, dir: &str) -> &Self {
+        let dest = self.join("components").join(name);
+        copy_tree(Path::new(dir), &dest);
         self
     }
 
@@ -365,4 +379,20 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, String)> {
     }
     out.sort();
     out
+}
+
+/// Copies the files below `from` to `to`, leaving out `__pycache__`.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap();
+        if path.is_dir() {
+            if name != "__pycache__" {
+                copy_tree(&path, &to.join(name));
+            }
+        } else {
+            std::fs::copy(&path, to.join(name)).unwrap();
+        }
+    }
 }

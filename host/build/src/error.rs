@@ -16,8 +16,9 @@ pub enum BuildError {
         hint: String,
     },
 
-    /// A Python package is to be built and componentize-py is not installed.
-    #[error("componentize-py is needed to build Python components: {hint}")]
+    /// berth's Python runtime is to be built and componentize-py is not
+    /// installed.
+    #[error("componentize-py is needed once, to build berth's Python runtime: {hint}")]
     NoComponentizePy {
         /// What to run to get it.
         hint: String,
@@ -47,6 +48,21 @@ pub enum BuildError {
         status: String,
         /// The last lines cargo printed.
         tail: String,
+    },
+
+    /// A Python dependency's wheel holds native code, which berth's Python
+    /// runtime (CPython compiled to WebAssembly) cannot load.
+    #[error(
+        "`{}` lists `{wheel}`, a wheel with native code ({why}): berth's Python runtime is CPython compiled to WebAssembly and loads pure-Python code only\n  hint: pin a release of it that has a pure-Python wheel (`py3-none-any`), or drop the dependency",
+        requirements.display()
+    )]
+    NativeWheel {
+        /// The requirements file.
+        requirements: PathBuf,
+        /// The wheel's file name.
+        wheel: String,
+        /// What shows that it is native.
+        why: String,
     },
 
     /// `cargo metadata` or cargo's JSON messages made no sense.

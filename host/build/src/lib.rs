@@ -32,8 +32,9 @@
 //! directly.
 //!
 //! Python packages (a folder with a `component.py` using `sdk/python`) are
-//! built with componentize-py by [`build_python`], which also stamps the API
-//! version the Python SDK implements.
+//! not compiled: their sources ([`python_sources`]) run in berth's shared
+//! Python runtime, which [`ensure_python_runtime`] builds once per berth
+//! version with componentize-py.
 //!
 //! This crate has no wasm runtime: it only builds and inspects bytes.
 
@@ -50,13 +51,15 @@ mod wasm;
 pub use cargo::{Built, build_workspace, write_if_changed};
 pub use error::BuildError;
 pub use package::{
-    AttributeMetadata, Contents, FILES_SECTION, Metadata, NeedsMetadata, PACKAGE_SECTION,
-    PackagedFile, PathNeedMetadata, RootMetadata, decode_files, encode_files, make_package,
-    package_files, read_files, read_package, source_digest,
+    AttributeMetadata, Contents, EMPTY_COMPONENT, FILES_SECTION, Metadata, NeedsMetadata,
+    PACKAGE_SECTION, PackagedFile, PathNeedMetadata, RootMetadata, decode_files, encode_files,
+    make_package, package_files, read_files, read_package, source_digest,
 };
 pub use python::{
-    COMPONENTIZE_PY_VERSION, PYTHON_API_VERSION, PYTHON_ENTRY, build_python,
-    detect_componentize_py, is_python_package, python_install_hint, python_stale, with_api_version,
+    COMPONENTIZE_PY_VERSION, PYTHON_API_VERSION, PYTHON_ENTRY, PYTHON_RUNTIME_SECTION,
+    PYTHON_RUNTIME_VERSION, REQUIREMENTS, SITE_PACKAGES, build_python_runtime,
+    detect_componentize_py, ensure_python_runtime, is_python_package, is_python_source,
+    python_deps, python_install_hint, python_runtime_file, python_sources, with_api_version,
 };
 pub use stale::stale;
 pub use toolchain::{Toolchain, detect, install_hint};

@@ -12,6 +12,11 @@
 //!
 //! Both are covered by the file's sha256, so a pin covers the code, the
 //! metadata and the files alike.
+//!
+//! A Python component's package has no code: it is an empty component
+//! ([`EMPTY_COMPONENT`]) with the two sections, whose files are the
+//! component's sources and data, and whose metadata names the Python
+//! runtime it needs. It weighs what its sources weigh.
 
 use crate::BuildError;
 use crate::wasm::{append_custom_section, top_level_custom_sections};
@@ -26,6 +31,10 @@ pub const PACKAGE_SECTION: &str = "berth:package";
 
 /// The custom section holding a package's data files.
 pub const FILES_SECTION: &str = "berth:files";
+
+/// A component with nothing in it (the preamble of the component binary
+/// format): what a Python component's package appends its sections to.
+pub const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\0\x01\0";
 
 /// What `berth package` records about a component, as JSON in the
 /// [`PACKAGE_SECTION`]. Readers ignore fields they do not know, so later
@@ -44,6 +53,11 @@ pub struct Metadata {
     pub berth_version: String,
     /// The root components, as `describe()` tells them.
     pub roots: Vec<RootMetadata>,
+    /// For a Python component: the version of berth's Python runtime it
+    /// needs ([`crate::PYTHON_RUNTIME_VERSION`]). Its package carries no
+    /// code of its own, only its sources among the files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python_runtime: Option<String>,
 }
 
 /// One root component of a package.
@@ -320,6 +334,7 @@ mod tests {
                     commands: vec!["sha256sum".into()],
                 },
             }],
+            python_runtime: None,
         }
     }
 
@@ -354,6 +369,7 @@ mod tests {
         let json = serde_json::to_value(metadata()).unwrap();
         assert_eq!(json["roots"][0]["attributes"][0]["type"], "string");
         assert_eq!(json["roots"][0]["needs"]["paths"][0]["access"], "ro");
+        assert!(json.get("python_runtime").is_none(), "{json}");
         for key in [
             "name",
             "version",

@@ -1,15 +1,22 @@
-//! Building Python guests with componentize-py.
+//! berth's Python runtime, and Python components as sources.
 //!
-//! A Python package is a folder with a `component.py` that uses berth's
-//! Python SDK (`sdk/python`). [`build_python`] runs
-//! `componentize-py -d <wit> -w component componentize berth_main` with the
-//! package folder and the SDK on the Python path, then appends the
-//! `berth:api-version` custom section, which componentize-py cannot emit.
+//! A Python component is a folder with a `component.py` that uses berth's
+//! Python SDK (`sdk/python`). It is not compiled: one runtime component per
+//! berth version — CPython, the standard library and the SDK, built by
+//! componentize-py — serves every Python component, and the host hands each
+//! instance the component's sources ([`python_sources`]) as data.
+//! [`ensure_python_runtime`] builds the runtime once into a folder (berth
+//! puts it beside its compile cache), with
+//! `componentize-py -d <wit> -w runtime componentize berth_main`, then
+//! appends the `berth:api-version` and `berth:python-runtime` custom
+//! sections, which componentize-py cannot emit.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::{API_VERSION_SECTION, BuildError, Built, api_version, append_custom_section};
+use sha2::{Digest, Sha256};
+
+use crate::{API_VERSION_SECTION, BuildError, api_version, append_custom_section};
 
 /// The componentize-py release the SDK is written for.
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
@@ -17,14 +24,23 @@ pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 /// The API version the Python SDK implements (`berth.API_VERSION`).
 pub const PYTHON_API_VERSION: &str = "0.1.0";
 
-/// The WIT world every guest implements.
-const WORLD: &str = "component";
+/// The version of berth's Python runtime: what a Python package names as
+/// the runtime it needs. It changes when the way the runtime takes its
+/// sources or the SDK's behaviour changes incompatibly.
+pub const PYTHON_RUNTIME_VERSION: &str = "0.1.0";
+
+/// The custom section in which the runtime carries [`PYTHON_RUNTIME_VERSION`].
+pub const PYTHON_RUNTIME_SECTION: &str = "berth:python-runtime";
+
+/// The WIT world the runtime implements (`berth:python-runtime/runtime`).
+const WORLD: &str = "runtime";
 
 /// The file that makes a folder a Python package.
 pub const PYTHON_ENTRY: &str = "component.py";
 
-/// The SDK and WIT, embedded so that `berth build` works in any deployment
-/// repository; a berth checkout's own `sdk/python` and `wit/` take precedence.
+/// The SDK and WIT the runtime is built from, embedded so that the runtime
+/// is the same for a berth binary wherever it runs, and keyed by their
+/// content ([`python_runtime_file`]).
 /// (`embedded_copies_match_the_sources` keeps the list complete.)
 const EMBEDDED: &[(&str, &str)] = &[
     (
@@ -44,6 +60,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../../sdk/python/berth/_lifecycle.py"),
     ),
     (
+        "sdk/python/berth/_sources.py",
+        include_str!("../../../sdk/python/berth/_sources.py"),
+    ),
+    (
         "sdk/python/berth/fs.py",
         include_str!("../../../sdk/python/berth/fs.py"),
     ),
@@ -59,6 +79,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "wit/v0.1.0/component.wit",
         include_str!("../../../wit/v0.1.0/component.wit"),
     ),
+    (
+        "wit/python-runtime/v0.1.0/runtime.wit",
+        include_str!("../../../wit/python-runtime/v0.1.0/runtime.wit"),
+    ),
 ];
 
 /// Whether `dir` holds a Python package (a `component.py`).
@@ -67,7 +91,8 @@ pub fn is_python_package(dir: &Path) -> bool {
 }
 
 /// The componentize-py program: `$BERTH_COMPONENTIZE_PY`, else
-/// `componentize-py` on the `PATH`.
+/// `componentize-py` on the `PATH`. berth needs it once per berth version,
+/// to build its Python runtime.
 ///
 /// Fails with [`BuildError::NoComponentizePy`], which says what to install.
 pub fn detect_componentize_py() -> Result<PathBuf, BuildError> {
@@ -88,141 +113,94 @@ pub fn python_install_hint() -> String {
     format!("run `pip install componentize-py=={COMPONENTIZE_PY_VERSION}`")
 }
 
-/// Copy what componentize-py reads into `stage`: the package's `.py` files
-/// into `stage/app`, the SDK into `stage/sdk/python` and the WIT into
-/// `stage/wit` (from the berth checkout above the package, else the copies
-/// embedded in this crate). componentize-py writes `__pycache__` folders
-/// next to the modules it imports; staging keeps them out of the sources.
-fn stage(package_dir: &Path, stage: &Path) -> Result<(), BuildError> {
-    if stage.exists() {
-        std::fs::remove_dir_all(stage).map_err(BuildError::io("remove", stage))?;
+/// The runtime file in `dir` for this berth: its name holds the runtime
+/// version and a digest of everything it is built from (componentize-py's
+/// version, the SDK, the WIT), so a berth with another SDK never takes it.
+pub fn python_runtime_file(dir: &Path) -> PathBuf {
+    let mut key = Sha256::new();
+    key.update(COMPONENTIZE_PY_VERSION);
+    for (rel, text) in EMBEDDED {
+        key.update(format!("\0{rel}\0{}\0", text.len()));
+        key.update(text);
     }
-    copy_py(package_dir, &stage.join("app"))?;
-    match checkout(package_dir) {
-        Some(root) => {
-            copy_py(&root.join("sdk/python"), &stage.join("sdk/python"))?;
-            copy_py(&root.join("wit"), &stage.join("wit"))?;
-        }
-        None => {
-            for (rel, text) in EMBEDDED {
-                let path = stage.join(rel);
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(BuildError::io("create directory", parent))?;
-                }
-                std::fs::write(&path, text).map_err(BuildError::io("write", &path))?;
-            }
-        }
-    }
-    Ok(())
+    let key = hex::encode(key.finalize());
+    dir.join(format!(
+        "python-runtime-{PYTHON_RUNTIME_VERSION}-{}.wasm",
+        &key[..16]
+    ))
 }
 
-/// Copy the `.py` and `.wit` files below `from` to `to`, keeping folders.
-fn copy_py(from: &Path, to: &Path) -> Result<(), BuildError> {
-    std::fs::create_dir_all(to).map_err(BuildError::io("create directory", to))?;
-    for entry in std::fs::read_dir(from).map_err(BuildError::io("list", from))? {
-        let path = entry.map_err(BuildError::io("list", from))?.path();
-        let Some(name) = path.file_name() else {
-            continue;
-        };
-        if path.is_dir() {
-            if name != "__pycache__" && !name.to_string_lossy().starts_with('.') {
-                copy_py(&path, &to.join(name))?;
-            }
-        } else if path.extension().is_some_and(|x| x == "py" || x == "wit") {
-            std::fs::copy(&path, to.join(name)).map_err(BuildError::io("copy", &path))?;
-        }
-    }
-    Ok(())
-}
-
-/// The berth checkout above `dir`, if any.
-fn checkout(dir: &Path) -> Option<&Path> {
-    dir.ancestors()
-        .find(|d| d.join("sdk/python/berth/__init__.py").is_file() && d.join("wit/v0.1.0").is_dir())
-}
-
-/// Whether the component `wasm` of the Python package in `package_dir` is
-/// missing or older than its Python sources (every `.py` below the folder)
-/// or, in a berth checkout, than `sdk/python` and `wit/`.
-pub fn python_stale(package_dir: &Path, wasm: &Path) -> bool {
-    let Ok(built) = std::fs::metadata(wasm).and_then(|m| m.modified()) else {
-        return true;
-    };
-    let mut roots = vec![package_dir.to_owned()];
-    if let Some(root) = checkout(package_dir) {
-        roots.push(root.join("sdk/python"));
-        roots.push(root.join("wit"));
-    }
-    roots.iter().any(|r| newer_py(r, built))
-}
-
-fn newer_py(path: &Path, time: std::time::SystemTime) -> bool {
-    let Ok(meta) = std::fs::metadata(path) else {
-        return false;
-    };
-    if meta.is_dir() {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name == "__pycache__" {
-            return false;
-        }
-        return std::fs::read_dir(path)
-            .map(|entries| entries.flatten().any(|e| newer_py(&e.path(), time)))
-            .unwrap_or(true);
-    }
-    let code = path.extension().is_some_and(|x| x == "py" || x == "wit");
-    code && meta.modified().map_or(true, |m| m > time)
-}
-
-/// Build the Python package in `package_dir` into `<out_dir>/<name>.wasm`
-/// with `componentize_py`; `work_dir/<name>/` is where the sources are staged
-/// for componentize-py (see `stage`).
+/// berth's Python runtime in `dir` ([`python_runtime_file`]), built first
+/// when it is not there yet (once per berth version: about half a minute,
+/// with `progress` told what happens).
 ///
-/// Fails when componentize-py cannot be run or fails (the error holds the
-/// end of its output) and when its output is no component.
-pub fn build_python(
-    package_dir: &Path,
-    name: &str,
-    out_dir: &Path,
-    work_dir: &Path,
-    componentize_py: &Path,
+/// Fails when componentize-py cannot be found or run or fails (the error
+/// holds the end of its output), and when `dir` cannot be written.
+pub fn ensure_python_runtime(
+    dir: &Path,
     progress: &mut dyn FnMut(&str),
-) -> Result<Built, BuildError> {
-    let package_dir =
-        std::path::absolute(package_dir).map_err(BuildError::io("resolve", package_dir))?;
-    let root = work_dir.join(name);
-    stage(&package_dir, &root)?;
-    std::fs::create_dir_all(out_dir).map_err(BuildError::io("create directory", out_dir))?;
-    let raw = root.join(format!("{name}.componentize-py.wasm"));
-    let app = root.join("app");
+) -> Result<PathBuf, BuildError> {
+    let file = python_runtime_file(dir);
+    if file.is_file() {
+        return Ok(file);
+    }
+    let componentize_py = detect_componentize_py()?;
+    build_python_runtime(&componentize_py, &file, progress)?;
+    Ok(file)
+}
 
+/// Builds the runtime into `file` with `componentize_py`, staging the SDK
+/// and the WIT in a temporary folder beside it (componentize-py writes
+/// `__pycache__` folders next to the modules it imports).
+pub fn build_python_runtime(
+    componentize_py: &Path,
+    file: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(), BuildError> {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(BuildError::io("create directory", dir))?;
+    let stage = tempfile_dir(dir)?;
+    let root = stage.path();
+    for (rel, text) in EMBEDDED {
+        let path = root.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(BuildError::io("create directory", parent))?;
+        }
+        std::fs::write(&path, text).map_err(BuildError::io("write", &path))?;
+    }
+    // The runtime's package finds `berth:component` among its deps.
+    let wit = root.join("wit/python-runtime/v0.1.0");
+    let dep = wit.join("deps/component");
+    std::fs::create_dir_all(&dep).map_err(BuildError::io("create directory", &dep))?;
+    let from = root.join("wit/v0.1.0/component.wit");
+    std::fs::copy(&from, dep.join("component.wit")).map_err(BuildError::io("copy", &from))?;
+
+    let raw = root.join("runtime.componentize-py.wasm");
+    let sdk = root.join("sdk/python");
     let mut command = Command::new(componentize_py);
     command
         .arg("-d")
-        .arg(root.join("wit/v0.1.0"))
+        .arg(&wit)
         .arg("-w")
         .arg(WORLD)
         .arg("componentize")
         .arg("-p")
-        .arg(&app)
-        .arg("-p")
-        .arg(root.join("sdk/python"))
+        .arg(&sdk)
         .arg("berth_main")
         .arg("-o")
         .arg(&raw)
-        .current_dir(&root)
+        .current_dir(root)
         .stdin(Stdio::null());
     let line = format!(
-        "{} -d {} -w {WORLD} componentize -p {} -p {} berth_main -o {}",
+        "{} -d {} -w {WORLD} componentize -p {} berth_main -o {}",
         componentize_py.display(),
-        root.join("wit/v0.1.0").display(),
-        app.display(),
-        root.join("sdk/python").display(),
+        wit.display(),
+        sdk.display(),
         raw.display()
     );
     progress(&format!(
-        "building Python package `{}` with componentize-py",
-        package_dir.display()
+        "building berth's Python runtime (once per berth version, about half a minute) into `{}`",
+        file.display()
     ));
     let output = command.output().map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
@@ -231,7 +209,7 @@ pub fn build_python(
             }
         } else {
             BuildError::Spawn {
-                workspace: package_dir.clone(),
+                workspace: sdk.clone(),
                 command: line.clone(),
                 source,
             }
@@ -243,7 +221,7 @@ pub fn build_python(
         let lines: Vec<&str> = text.lines().collect();
         let tail = lines[lines.len().saturating_sub(60)..].join("\n");
         return Err(BuildError::Cargo {
-            workspace: package_dir,
+            workspace: sdk,
             command: line,
             status: output.status.to_string(),
             tail,
@@ -256,13 +234,249 @@ pub fn build_python(
             message: "componentize-py did not produce a component".to_owned(),
         });
     }
-    let component = with_api_version(bytes, PYTHON_API_VERSION);
-    let _ = std::fs::remove_dir_all(&root);
-    let wasm = out_dir.join(format!("{name}.wasm"));
-    crate::cargo::write_if_changed(&wasm, &component)?;
-    Ok(Built {
-        package: name.to_owned(),
-        wasm,
+    let mut runtime = with_api_version(bytes, PYTHON_API_VERSION);
+    append_custom_section(
+        &mut runtime,
+        PYTHON_RUNTIME_SECTION,
+        PYTHON_RUNTIME_VERSION.as_bytes(),
+    );
+    crate::cargo::write_if_changed(file, &runtime)?;
+    Ok(())
+}
+
+/// A staging folder in `dir`, removed when dropped, under a name of its
+/// own (process id and a counter), so that concurrent builds never share
+/// one.
+fn tempfile_dir(dir: &Path) -> Result<TempDir, BuildError> {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!(".stage-{}-{n}", std::process::id()));
+    if path.exists() {
+        std::fs::remove_dir_all(&path).map_err(BuildError::io("remove", &path))?;
+    }
+    std::fs::create_dir_all(&path).map_err(BuildError::io("create directory", &path))?;
+    Ok(TempDir(path))
+}
+
+/// A staging folder removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Whether `rel`, a file of a Python package, is one of its sources (what
+/// the runtime imports) rather than data (templates, static files).
+pub fn is_python_source(rel: &str) -> bool {
+    rel.ends_with(".py")
+}
+
+/// The sources of the Python package in `dir`: every `.py` file that
+/// [`crate::package_files`] lists, by path relative to `dir`, sorted. Files
+/// outside the folder never reach the runtime, whatever the build machine
+/// has installed.
+pub fn python_sources(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, BuildError> {
+    crate::package_files(dir)?
+        .into_iter()
+        .filter(|rel| is_python_source(rel))
+        .map(|rel| {
+            let path = dir.join(&rel);
+            let content = std::fs::read(&path).map_err(BuildError::io("read", &path))?;
+            Ok((rel, content))
+        })
+        .collect()
+}
+
+/// The file in which a Python component lists its third-party
+/// dependencies, as pip reads it: pinned versions with hashes
+/// (`six==1.16.0 --hash=sha256:…`), and pip options such as `--find-links`.
+pub const REQUIREMENTS: &str = "requirements.txt";
+
+/// The folder, among a component's sources, of its bundled dependencies.
+pub const SITE_PACKAGES: &str = "site-packages/";
+
+/// The Python that runs pip: `$BERTH_PYTHON`, else `python3`.
+fn python() -> PathBuf {
+    std::env::var_os("BERTH_PYTHON").map_or_else(|| PathBuf::from("python3"), PathBuf::from)
+}
+
+/// Checks a wheel and extracts its files (`sys.argv[1]`) into a folder
+/// (`sys.argv[2]`); exits 3 with the reason when it holds native code.
+const EXTRACT: &str = r#"
+import sys, zipfile
+wheel, dest = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    names = z.namelist()
+    for name in names:
+        if name.endswith(("/WHEEL",)) and ".dist-info/" in name:
+            text = z.read(name).decode()
+            if "Root-Is-Purelib: true" not in text:
+                print("its WHEEL says `Root-Is-Purelib: false`"); sys.exit(3)
+        if name.endswith((".so", ".pyd", ".dylib", ".dll")) or ".so." in name:
+            print("it holds the shared library `{}`".format(name)); sys.exit(3)
+    for name in names:
+        if name.startswith("/") or ".." in name.split("/"):
+            print("it holds the path `{}`, which leaves its folder".format(name)); sys.exit(4)
+    z.extractall(dest)
+"#;
+
+/// The third-party dependencies of the Python package in `package_dir`,
+/// as sources below [`SITE_PACKAGES`]: none without a [`REQUIREMENTS`]
+/// file. The wheels are fetched once per content of that file, by pip's
+/// own `pip download --require-hashes --only-binary=:all: --no-deps`
+/// (`--isolated`: no user configuration or environment), into `cache`,
+/// and extracted there; later calls read the extracted files.
+///
+/// Fails when pip fails (a version without hashes, a hash mismatch, no
+/// such release: the error holds pip's output), and with
+/// [`BuildError::NativeWheel`] for a wheel with native code.
+pub fn python_deps(
+    package_dir: &Path,
+    cache: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<(String, Vec<u8>)>, BuildError> {
+    let requirements = package_dir.join(REQUIREMENTS);
+    let text = match std::fs::read(&requirements) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(BuildError::io("read", &requirements)(e)),
+    };
+    let mut key = Sha256::new();
+    key.update(&text);
+    key.update(package_dir.as_os_str().as_encoded_bytes());
+    let key = hex::encode(key.finalize());
+    let done = cache.join("deps").join(&key[..16]);
+    if !done.is_dir() {
+        fetch_deps(package_dir, &requirements, &done, progress)?;
+    }
+    crate::package_files(&done)?
+        .into_iter()
+        .filter(|rel| is_python_source(rel))
+        .map(|rel| {
+            let path = done.join(&rel);
+            let content = std::fs::read(&path).map_err(BuildError::io("read", &path))?;
+            Ok((format!("{SITE_PACKAGES}{rel}"), content))
+        })
+        .collect()
+}
+
+fn fetch_deps(
+    package_dir: &Path,
+    requirements: &Path,
+    done: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(), BuildError> {
+    let parent = done.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(BuildError::io("create directory", parent))?;
+    let stage = tempfile_dir(parent)?;
+    let wheels = stage.path().join("wheels");
+    let site = stage.path().join("site");
+    progress(&format!(
+        "fetching the Python dependencies of `{}` with pip",
+        requirements.display()
+    ));
+    let mut pip = Command::new(python());
+    pip.args([
+        "-m",
+        "pip",
+        "download",
+        "--isolated",
+        "--disable-pip-version-check",
+    ])
+    .args(["--no-deps", "--only-binary=:all:", "--require-hashes", "-r"])
+    .arg(requirements)
+    .arg("-d")
+    .arg(&wheels);
+    run_checked(&mut pip, package_dir)?;
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&wheels)
+        .map_err(BuildError::io("list", &wheels))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    for wheel in found {
+        let name = wheel
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let native = |why: String| BuildError::NativeWheel {
+            requirements: requirements.to_owned(),
+            wheel: name.clone(),
+            why,
+        };
+        // `name-version(-build)?-python-abi-platform.whl`
+        let tags: Vec<&str> = name.trim_end_matches(".whl").rsplitn(4, '-').collect();
+        match tags.as_slice() {
+            [platform, abi, ..] if *platform == "any" && *abi == "none" => {}
+            [platform, abi, ..] => {
+                return Err(native(format!(
+                    "built for ABI `{abi}`, platform `{platform}`"
+                )));
+            }
+            _ => return Err(native("its file name has no wheel tags".to_owned())),
+        }
+        let mut extract = Command::new(python());
+        extract.args(["-I", "-c", EXTRACT]).arg(&wheel).arg(&site);
+        let output = extract.output().map_err(|source| BuildError::Spawn {
+            workspace: package_dir.to_owned(),
+            command: format!("{} -I -c <extract> {}", python().display(), wheel.display()),
+            source,
+        })?;
+        if output.status.code() == Some(3) {
+            return Err(native(
+                String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+            ));
+        }
+        if !output.status.success() {
+            return Err(BuildError::Invalid {
+                path: wheel.clone(),
+                message: format!(
+                    "cannot extract it: {}{}",
+                    String::from_utf8_lossy(&output.stdout).trim(),
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+            });
+        }
+    }
+    if !site.exists() {
+        std::fs::create_dir_all(&site).map_err(BuildError::io("create directory", &site))?;
+    }
+    match std::fs::rename(&site, done) {
+        // Another run fetched the same requirements meanwhile.
+        Err(_) if done.is_dir() => Ok(()),
+        other => other.map_err(BuildError::io("rename", &site)),
+    }
+}
+
+/// Runs `command` in `dir`, turning a failure into [`BuildError::Cargo`]
+/// with the end of its output.
+fn run_checked(command: &mut Command, dir: &Path) -> Result<(), BuildError> {
+    command.current_dir(dir).stdin(Stdio::null());
+    let line = format!("{command:?}");
+    let output = command.output().map_err(|source| BuildError::Spawn {
+        workspace: dir.to_owned(),
+        command: line.clone(),
+        source,
+    })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<&str> = text.lines().collect();
+    Err(BuildError::Cargo {
+        workspace: dir.to_owned(),
+        command: line,
+        status: output.status.to_string(),
+        tail: lines[lines.len().saturating_sub(40)..].join("\n"),
     })
 }
 
@@ -294,19 +508,20 @@ mod tests {
     #[test]
     fn embedded_copies_match_the_sources() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let stage = tempfile::tempdir().unwrap();
-        copy_py(&root.join("sdk/python"), &stage.path().join("sdk/python")).unwrap();
-        copy_py(&root.join("wit/v0.1.0"), &stage.path().join("wit/v0.1.0")).unwrap();
         let mut on_disk = Vec::new();
-        let mut dirs = vec![stage.path().to_owned()];
-        while let Some(dir) = dirs.pop() {
-            for e in std::fs::read_dir(dir).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    dirs.push(p);
-                } else {
-                    let rel = p.strip_prefix(stage.path()).unwrap();
-                    on_disk.push(rel.to_string_lossy().into_owned());
+        for top in ["sdk/python", "wit"] {
+            let mut dirs = vec![root.join(top)];
+            while let Some(dir) = dirs.pop() {
+                for e in std::fs::read_dir(dir).unwrap() {
+                    let p = e.unwrap().path();
+                    let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                    // `deps/` links to the frozen package, embedded once.
+                    if p.is_dir() && name != "__pycache__" && name != "deps" {
+                        dirs.push(p);
+                    } else if p.extension().is_some_and(|x| x == "py" || x == "wit") {
+                        let rel = p.strip_prefix(&root).unwrap();
+                        on_disk.push(rel.to_string_lossy().into_owned());
+                    }
                 }
             }
         }
@@ -314,25 +529,49 @@ mod tests {
         let mut embedded: Vec<String> = EMBEDDED.iter().map(|(p, _)| (*p).to_owned()).collect();
         embedded.sort();
         assert_eq!(embedded, on_disk);
+        for (rel, text) in EMBEDDED {
+            assert_eq!(
+                std::fs::read_to_string(root.join(rel)).unwrap(),
+                *text,
+                "{rel}"
+            );
+        }
     }
 
     #[test]
-    fn a_folder_with_component_py_is_a_python_package() {
+    fn a_folder_with_component_py_is_a_python_package_and_its_py_files_its_sources() {
         let dir = tempfile::tempdir().unwrap();
         assert!(!is_python_package(dir.path()));
-        std::fs::write(dir.path().join("component.py"), "").unwrap();
+        std::fs::write(dir.path().join("component.py"), "import helpers\n").unwrap();
+        std::fs::create_dir_all(dir.path().join("helpers")).unwrap();
+        std::fs::create_dir_all(dir.path().join("__pycache__")).unwrap();
+        std::fs::write(dir.path().join("helpers/__init__.py"), "").unwrap();
+        std::fs::write(dir.path().join("__pycache__/x.py"), "").unwrap();
+        std::fs::write(dir.path().join("motd.j2"), "{{x}}").unwrap();
         assert!(is_python_package(dir.path()));
-        assert!(python_stale(dir.path(), &dir.path().join("x.wasm")));
+        let sources = python_sources(dir.path()).unwrap();
+        let paths: Vec<&str> = sources.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, ["component.py", "helpers/__init__.py"]);
+        assert_eq!(sources[0].1, b"import helpers\n");
+    }
+
+    #[test]
+    fn the_runtime_file_is_named_after_its_version_and_contents() {
+        let file = python_runtime_file(Path::new("/cache/python"));
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with(&format!("python-runtime-{PYTHON_RUNTIME_VERSION}-")),
+            "{name}"
+        );
+        assert_eq!(file, python_runtime_file(Path::new("/cache/python")));
     }
 
     #[test]
     fn a_missing_componentize_py_says_what_to_install() {
-        let e = build_python(
-            Path::new("."),
-            "x",
-            &std::env::temp_dir(),
-            &std::env::temp_dir().join("berth-build-test-py"),
+        let dir = tempfile::tempdir().unwrap();
+        let e = build_python_runtime(
             Path::new("/nonexistent/componentize-py"),
+            &dir.path().join("runtime.wasm"),
             &mut |_| {},
         )
         .unwrap_err();
@@ -341,5 +580,7 @@ mod tests {
                 .contains("pip install componentize-py==0.25.1"),
             "{e}"
         );
+        // The staging folder is gone.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -1120,11 +1120,14 @@ fn new_python_component_builds_deploys_and_converges() {
     let code = std::fs::read_to_string(dir.path().join("components/my_site/component.py")).unwrap();
     assert!(code.contains("class MySite(Component):"), "{code}");
 
-    // `berth deploy` builds it with componentize-py, as for a user.
+    // `berth deploy` runs its sources on berth's Python runtime: nothing
+    // is built for it.
     assign(dir.path(), "my_site", "");
     deploys_and_converges(dir.path(), "my_site");
+    assert!(!dir.path().join(".berth/build").exists());
+    succeeded(&berth_in(dir.path(), &["package", "my_site"]));
     let readme = std::fs::read_to_string(dir.path().join("components/my_site/README.md")).unwrap();
-    inspect_agrees_with_the_readme(dir.path(), ".berth/build/my_site.wasm", &readme);
+    inspect_agrees_with_the_readme(dir.path(), "dist/my_site-0.1.0.wasm", &readme);
 }
 
 #[test]

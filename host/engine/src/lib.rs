@@ -25,6 +25,7 @@ pub mod event;
 pub mod model;
 pub mod package;
 pub mod pins;
+pub mod python;
 pub mod repo;
 pub mod secrets;
 pub mod show;
@@ -165,6 +166,7 @@ fn load_resolved(
         }
     }
     let runtime = Runtime::new(options.runtime.clone())?;
+    let python = python::Loader::new(python::runtime_dir(&options.runtime, &repo.root), reporter);
     let mut packages = Vec::with_capacity(components.len() + pinned.len());
     let mut dirs = Vec::with_capacity(components.len() + pinned.len());
     let lock_file = pins::in_repo(&options.repo, Path::new(berth_config::LOCK_FILE));
@@ -175,7 +177,12 @@ fn load_resolved(
         let (bytes, contents) = pins::read_verified(p, &lock_file)?;
         let defdir = repo.unpacked_dir(&p.pin.name);
         pins::unpack(&defdir, &contents.files)?;
-        let package = runtime.load_bytes(&p.path, &bytes)?;
+        let package = if contents.metadata.python_runtime.is_some() {
+            let origin = python::shown(&repo, &defdir);
+            python.load_packaged(&runtime, origin, &p.path, &contents.files)?
+        } else {
+            runtime.load_bytes(&p.path, &bytes)?
+        };
         reporter.report(&Event::Loaded {
             package: p.pin.name.clone(),
             path: p.shown.display().to_string(),
@@ -199,7 +206,11 @@ fn load_resolved(
             )));
         }
         let start = Instant::now();
-        let package = runtime.load(&dir.wasm)?;
+        let package = if dir.origin == repo::Origin::Python {
+            python.load_dir(&runtime, &repo, &dir)?
+        } else {
+            runtime.load(&dir.wasm)?
+        };
         reporter.report(&Event::Loaded {
             package: dir.name.clone(),
             path: dir.wasm.display().to_string(),

@@ -8,7 +8,8 @@ use crate::model::{access_word, attr_type};
 use crate::pins::{PinError, in_repo, write};
 use crate::repo::{Origin, PackageDir, Repository};
 use berth_build::{
-    AttributeMetadata, Metadata, NeedsMetadata, PathNeedMetadata, RootMetadata, make_package,
+    AttributeMetadata, EMPTY_COMPONENT, Metadata, NeedsMetadata, PathNeedMetadata, RootMetadata,
+    make_package,
 };
 use berth_runtime::wit::Description;
 use berth_runtime::{Runtime, RuntimeOptions};
@@ -56,15 +57,39 @@ pub fn package(
     if build {
         repo.build_stale(reporter)?;
     }
-    let component = std::fs::read(&dir.wasm).map_err(|e| EngineError::Io {
-        path: dir.wasm.clone(),
-        message: if e.kind() == std::io::ErrorKind::NotFound {
-            "missing; run `berth build`".to_owned()
-        } else {
-            e.to_string()
-        },
-    })?;
-    let loaded = Runtime::new(runtime.clone())?.load_bytes(&dir.wasm, &component)?;
+    let engine = Runtime::new(runtime.clone())?;
+    // A Python package carries no code of its own: its sources are among
+    // its files, and berth's Python runtime runs them.
+    let mut deps = Vec::new();
+    let (component, loaded, python_runtime) = if dir.origin == Origin::Python {
+        let python =
+            crate::python::Loader::new(crate::python::runtime_dir(runtime, &repo.root), reporter);
+        let loaded = python.load_dir(&engine, repo, &dir)?;
+        // Its third-party dependencies travel with it, fetched once.
+        deps = python
+            .sources(&dir.defdir)?
+            .into_iter()
+            .filter(|(rel, _)| rel.starts_with(berth_build::SITE_PACKAGES))
+            .map(|(path, content)| berth_build::PackagedFile {
+                path,
+                executable: false,
+                content,
+            })
+            .collect();
+        let version = berth_build::PYTHON_RUNTIME_VERSION.to_owned();
+        (EMPTY_COMPONENT.to_vec(), loaded, Some(version))
+    } else {
+        let component = std::fs::read(&dir.wasm).map_err(|e| EngineError::Io {
+            path: dir.wasm.clone(),
+            message: if e.kind() == std::io::ErrorKind::NotFound {
+                "missing; run `berth build`".to_owned()
+            } else {
+                e.to_string()
+            },
+        })?;
+        let loaded = engine.load_bytes(&dir.wasm, &component)?;
+        (component, loaded, None)
+    };
     let description = &loaded.description;
     if semver::Version::parse(&description.version).is_err() {
         return Err(EngineError::NotSemver {
@@ -78,7 +103,9 @@ pub fn package(
         .into_iter()
         .filter(|rel| !is_code(&dir, rel))
         .collect();
-    let files = berth_build::read_files(&dir.defdir, &data).map_err(build_error)?;
+    let mut files = berth_build::read_files(&dir.defdir, &data).map_err(build_error)?;
+    files.extend(deps);
+    files.sort_by(|a, b| a.path.cmp(&b.path));
     let metadata = Metadata {
         name: dir.name.clone(),
         version: description.version.clone(),
@@ -86,6 +113,7 @@ pub fn package(
         source_digest,
         berth_version: env!("CARGO_PKG_VERSION").to_owned(),
         roots: roots_metadata(description),
+        python_runtime,
     };
     let bytes =
         make_package(component, &metadata, &files).map_err(|message| PinError::Invalid {
@@ -107,7 +135,7 @@ pub fn package(
         size: bytes.len() as u64,
         sha256: hex::encode(Sha256::digest(&bytes)),
         metadata,
-        files: data,
+        files: files.iter().map(|f| f.path.clone()).collect(),
     })
 }
 
@@ -138,14 +166,15 @@ fn find(repo: &Repository, name: &str) -> Result<PackageDir, EngineError> {
 
 /// Whether `rel` (a file of the package folder) went into the component's
 /// code, so the package need not carry it: a Rust crate's manifest,
-/// `build.rs` and `src/`, a Python package's `.py` files, a prebuilt
-/// package's `.wasm`. Everything else is data (templates, static files).
+/// `build.rs` and `src/`, a prebuilt package's `.wasm`. Everything else is
+/// data (templates, static files); a Python package's `.py` files are its
+/// code and its data at once: the package carries them.
 fn is_code(dir: &PackageDir, rel: &str) -> bool {
     match dir.origin {
         Origin::Source => {
             matches!(rel, "Cargo.toml" | "Cargo.lock" | "build.rs") || rel.starts_with("src/")
         }
-        Origin::Python => rel.ends_with(".py"),
+        Origin::Python => false,
         Origin::Prebuilt => dir
             .wasm
             .strip_prefix(&dir.defdir)

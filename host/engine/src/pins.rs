@@ -107,6 +107,21 @@ pub enum PinError {
         /// What is wrong.
         message: String,
     },
+    /// A Python package needs a Python runtime this berth does not have.
+    #[error(
+        "`{}` (package `{name}`) needs berth's Python runtime {needs}, but this berth has Python runtime {has}\n  hint: deploy it with a berth whose Python runtime is {needs}, or package `{name}` again with this berth",
+        file.display()
+    )]
+    Runtime {
+        /// The package.
+        name: String,
+        /// Its file.
+        file: PathBuf,
+        /// The runtime version it names.
+        needs: String,
+        /// This berth's runtime version.
+        has: String,
+    },
     /// A file or folder could not be read or written.
     #[error("cannot {action} `{}`: {source}{}", path.display(), hint(hint_text))]
     Io {
@@ -616,7 +631,25 @@ fn check_contents(shown: &Path, wanted: &Wanted, bytes: &[u8]) -> Result<Content
             meta.version, meta.name
         )));
     }
+    if let Some(needs) = &meta.python_runtime
+        && !python_runtime_fits(needs)
+    {
+        return Err(PinError::Runtime {
+            name: meta.name.clone(),
+            file: shown.to_path_buf(),
+            needs: needs.clone(),
+            has: berth_build::PYTHON_RUNTIME_VERSION.to_owned(),
+        });
+    }
     Ok(contents)
+}
+
+/// Whether this berth's Python runtime can run a package made for
+/// runtime `needs`: a semver-compatible version (`^needs`).
+fn python_runtime_fits(needs: &str) -> bool {
+    let has = semver::Version::parse(berth_build::PYTHON_RUNTIME_VERSION);
+    let wanted = semver::VersionReq::parse(&format!("^{needs}"));
+    matches!((has, wanted), (Ok(has), Ok(wanted)) if wanted.matches(&has))
 }
 
 fn parse_version(shown: &Path, version: &str) -> Result<semver::Version, PinError> {
@@ -664,6 +697,14 @@ pub(crate) fn in_repo(repo: &Path, rel: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_python_runtime_fits_when_semver_compatible() {
+        assert!(python_runtime_fits(berth_build::PYTHON_RUNTIME_VERSION));
+        assert!(!python_runtime_fits("0.2.0"));
+        assert!(!python_runtime_fits("1.0.0"));
+        assert!(!python_runtime_fits("not a version"));
+    }
 
     #[test]
     fn file_names_split_into_name_and_version() {

@@ -1,7 +1,7 @@
 //! The deployment repository: where its component packages are, and
 //! building the ones that are kept as source (Rust crates of the cargo
 //! workspace `components/`, and Python packages: folders with a
-//! `component.py`).
+//! `component.py`, which are not built but read as sources).
 
 use crate::EngineError;
 use crate::event::{Event, Reporter};
@@ -14,8 +14,8 @@ pub enum Origin {
     Source,
     /// A `.wasm` file kept in `components/<name>/`.
     Prebuilt,
-    /// A Python package (`components/<name>/component.py`), built with
-    /// componentize-py into `.berth/build/`.
+    /// A Python package (`components/<name>/component.py`): its sources,
+    /// run by berth's shared Python runtime; nothing is built.
     Python,
     /// A package file from a find-links folder or a path of `packages.cfg`,
     /// pinned in `packages.lock`; its data files are unpacked into
@@ -30,7 +30,7 @@ pub struct PackageDir {
     pub name: String,
     /// The definition folder (defdir): templates and source files.
     pub defdir: PathBuf,
-    /// The component file.
+    /// The component file; for a Python package, its `component.py`.
     pub wasm: PathBuf,
     /// Where the code comes from.
     pub origin: Origin,
@@ -109,7 +109,7 @@ impl Repository {
                 });
             } else if berth_build::is_python_package(&path) {
                 packages.push(PackageDir {
-                    wasm: self.build_dir().join(format!("{name}.wasm")),
+                    wasm: path.join(berth_build::PYTHON_ENTRY),
                     defdir: path,
                     name,
                     origin: Origin::Python,
@@ -127,8 +127,9 @@ impl Repository {
         Ok(packages)
     }
 
-    /// Builds the source packages whose component is missing or older than
-    /// their sources; does nothing when all are fresh.
+    /// Builds the Rust packages whose component is missing or older than
+    /// their sources; does nothing when all are fresh. Python packages are
+    /// never built: their sources are read when they are loaded.
     pub fn build_stale(&self, reporter: &dyn Reporter) -> Result<(), EngineError> {
         let packages = self.packages()?;
         let stale = packages
@@ -137,53 +138,32 @@ impl Repository {
         if stale {
             self.build_rust(reporter)?;
         }
-        for p in &packages {
-            if p.origin == Origin::Python && berth_build::python_stale(&p.defdir, &p.wasm) {
-                self.build_python(p, reporter)?;
-            }
-        }
         Ok(())
     }
 
-    /// Builds every source package in `components/`: the cargo workspace's
-    /// Rust crates, then the Python packages.
-    pub fn build(&self, reporter: &dyn Reporter) -> Result<Vec<PathBuf>, EngineError> {
+    /// Builds every Rust package in `components/` (the cargo workspace),
+    /// and makes sure berth's Python runtime is there (in `python_runtime`,
+    /// see [`crate::python::runtime_dir`]) when there are Python packages.
+    /// Returns the files built: the Rust components, and the Python runtime
+    /// when it had to be built.
+    pub fn build(
+        &self,
+        python_runtime: &Path,
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<PathBuf>, EngineError> {
         let packages = self.packages()?;
         let mut built = Vec::new();
         if packages.iter().any(|p| p.origin == Origin::Source) {
             built = self.build_rust(reporter)?;
         }
-        for p in packages.iter().filter(|p| p.origin == Origin::Python) {
-            built.push(self.build_python(p, reporter)?);
+        if packages.iter().any(|p| p.origin == Origin::Python) {
+            let existed = berth_build::python_runtime_file(python_runtime).is_file();
+            let file = crate::python::ensure_runtime(python_runtime, reporter)?;
+            if !existed {
+                built.push(file);
+            }
         }
         Ok(built)
-    }
-
-    /// Builds one Python package with componentize-py.
-    fn build_python(
-        &self,
-        package: &PackageDir,
-        reporter: &dyn Reporter,
-    ) -> Result<PathBuf, EngineError> {
-        reporter.report(&Event::Building {
-            workspace: package.defdir.display().to_string(),
-        });
-        let componentize_py =
-            berth_build::detect_componentize_py().map_err(|e| EngineError::Build(e.to_string()))?;
-        let built = berth_build::build_python(
-            &package.defdir,
-            &package.name,
-            &self.build_dir(),
-            &self.target_dir().join("python"),
-            &componentize_py,
-            &mut |line| {
-                reporter.report(&Event::BuildOutput {
-                    line: line.to_string(),
-                })
-            },
-        )
-        .map_err(|e| EngineError::Build(e.to_string()))?;
-        Ok(built.wasm)
     }
 
     /// Builds the cargo workspace `components/`.

@@ -154,6 +154,9 @@ pub(crate) struct State {
     pub(crate) stdout: MemoryOutputPipe,
     pub(crate) stderr: MemoryOutputPipe,
     pub(crate) stdio_seen: (usize, usize),
+    /// What `berth:python-runtime/sources` hands the guest (Python
+    /// components only).
+    pub(crate) sources: Option<crate::python::Shared>,
 }
 
 impl WasiView for State {

@@ -4,7 +4,7 @@ use crate::bindings::{Component as Bindings, ComponentPre};
 use crate::cache::{Cache, CacheOutcome};
 use crate::host::{Limiter, LogSink, Model, Phase, State};
 use crate::wit::{CustomSpec, Description, Error, Step, StepContext, Verdict};
-use crate::{CallError, LoadError};
+use crate::{CallError, LoadError, Sources};
 use berth_sandbox::{Programs, Sandbox};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -84,6 +84,9 @@ impl Runtime {
         // Guests that import WASI (Python, JS) link against an empty context.
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        // Only berth's Python runtime imports it; other components ignore it.
+        crate::python::add_to_linker(&mut linker)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
 
         let stop = Arc::new(AtomicBool::new(false));
         {
@@ -115,40 +118,77 @@ impl Runtime {
     ///
     /// Nothing of the component runs before its version was checked.
     pub fn load(&self, path: &Path) -> Result<Package, LoadError> {
+        let (sha256, api_version, component, cache) = self.compiled(path)?;
+        self.prepare(path, sha256, api_version, component, cache, None)
+    }
+
+    /// Loads a Python component: berth's Python runtime `runtime` (compiled
+    /// once, from the cache after that) serving `sources`. The package is
+    /// named by `sources.path` in messages, and its `describe` runs the
+    /// component's own code.
+    ///
+    /// Fails as [`Runtime::load`] does for the runtime file, and when the
+    /// component's code fails to import or to describe itself.
+    pub fn load_python(&self, runtime: &Path, sources: Sources) -> Result<Package, LoadError> {
+        let (sha256, api_version, component, cache) = self.compiled(runtime)?;
+        let path = sources.path.clone();
+        self.prepare(
+            &path,
+            sha256,
+            api_version,
+            component,
+            cache,
+            Some(Arc::new(sources)),
+        )
+    }
+
+    /// The compiled component of the file at `path`, its sha256 and API
+    /// version.
+    fn compiled(
+        &self,
+        path: &Path,
+    ) -> Result<(String, String, wasmtime::component::Component, CacheOutcome), LoadError> {
         // A file seen before, unchanged (same size, modification time and
         // inode), whose compiled code is cached, is neither read, hashed nor
-        // parsed again: an 18 MB Python component would cost ~50 ms a run.
+        // parsed again: an 18 MB Python runtime would cost ~50 ms a run.
         if let Some(digest) = self.cache.remembered(path)
             && let Some(component) = self.cache.cached(&self.engine, &digest.sha256)
         {
-            return self.prepare(
-                path,
+            return Ok((
                 digest.sha256,
                 digest.api_version,
                 component,
                 CacheOutcome::Hit,
-            );
+            ));
         }
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        let package = self.load_bytes(path, &bytes)?;
-        self.cache
-            .remember(path, &package.sha256, &package.api_version);
-        Ok(package)
+        let (sha256, api_version, component, cache) = self.compile(path, &bytes)?;
+        self.cache.remember(path, &sha256, &api_version);
+        Ok((sha256, api_version, component, cache))
     }
 
-    /// Like [`Runtime::load`] for bytes already in memory; `path` is used in
-    /// messages only.
-    pub fn load_bytes(&self, path: &Path, bytes: &[u8]) -> Result<Package, LoadError> {
+    fn compile(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<(String, String, wasmtime::component::Component, CacheOutcome), LoadError> {
         let api_version = crate::version::check(path, bytes)?;
         let sha256 = hex::encode(Sha256::digest(bytes));
         let (component, cache) = self
             .cache
             .load(&self.engine, &sha256, bytes)
             .map_err(|e| compile_error(path, e))?;
-        self.prepare(path, sha256, api_version, component, cache)
+        Ok((sha256, api_version, component, cache))
+    }
+
+    /// Like [`Runtime::load`] for bytes already in memory; `path` is used in
+    /// messages only.
+    pub fn load_bytes(&self, path: &Path, bytes: &[u8]) -> Result<Package, LoadError> {
+        let (sha256, api_version, component, cache) = self.compile(path, bytes)?;
+        self.prepare(path, sha256, api_version, component, cache, None)
     }
 
     /// Links a compiled component and calls `describe`.
@@ -159,6 +199,7 @@ impl Runtime {
         api_version: String,
         component: wasmtime::component::Component,
         cache: CacheOutcome,
+        sources: Option<crate::python::Shared>,
     ) -> Result<Package, LoadError> {
         let compile_error = |e: wasmtime::Error| compile_error(path, e);
         let pre = self
@@ -179,26 +220,56 @@ impl Runtime {
             pre,
             engine: self.engine.clone(),
             memory_limit: self.options.memory_limit,
+            sources,
         };
-        let name = path
+        // A Python component is named after its folder, not `component.py`.
+        let named = match &package.sources {
+            Some(sources) => Path::new(&sources.origin),
+            None => path,
+        };
+        let name = named
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
+        // `describe` cannot return an error, so a guest that fails in it
+        // (a Python component whose sources do not import) traps; what it
+        // logged at error level (the traceback) then becomes the error.
+        let errors = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let sink = errors.clone();
         let mut instance = package
             .instantiate(
                 &name,
                 Model::new(empty_host(), empty_environment()),
                 Arc::new(Programs::new(&[]).map_err(|e| LoadError::Engine(e.to_string()))?),
                 Duration::from_secs(10),
-                Arc::new(|_, _| {}),
+                Arc::new(move |level, line| {
+                    if level == crate::wit::LogLevel::Error
+                        && let Ok(mut lines) = sink.lock()
+                    {
+                        lines.push(line.to_owned());
+                    }
+                }),
             )
             .map_err(|source| LoadError::Describe {
                 path: path.to_path_buf(),
                 source,
             })?;
-        package.description = instance.describe().map_err(|source| LoadError::Describe {
-            path: path.to_path_buf(),
-            source,
+        package.description = instance.describe().map_err(|source| {
+            let logged = errors.lock().map(|l| l.join("\n")).unwrap_or_default();
+            let source = match source {
+                CallError::Trap {
+                    component, phase, ..
+                } if !logged.is_empty() => CallError::Guest {
+                    component,
+                    phase,
+                    error: Error::Failed(logged),
+                },
+                other => other,
+            };
+            LoadError::Describe {
+                path: path.to_path_buf(),
+                source,
+            }
         })?;
         Ok(package)
     }
@@ -245,6 +316,7 @@ pub struct Package {
     pre: ComponentPre<State>,
     engine: Engine,
     memory_limit: usize,
+    sources: Option<crate::python::Shared>,
 }
 
 impl std::fmt::Debug for Package {
@@ -301,6 +373,7 @@ impl Package {
             stdout,
             stderr,
             stdio_seen: (0, 0),
+            sources: self.sources.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);

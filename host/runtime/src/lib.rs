@@ -17,6 +17,10 @@
 //! | verify    | read-only        | read-only sandbox           |
 //! | update    | read-only        | the granted sandbox         |
 //!
+//! A Python component is not a component file of its own: berth's shared
+//! Python runtime serves it, and [`Runtime::load_python`] hands an instance
+//! the component's [`Sources`] as data.
+//!
 //! ```no_run
 //! use berth_runtime::{Runtime, RuntimeOptions};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,12 +37,14 @@ mod cache;
 mod error;
 mod host;
 mod instance;
+mod python;
 mod version;
 
 pub use cache::{CacheOutcome, default_dir as default_cache_dir};
 pub use error::{CallError, LoadError};
 pub use host::{LogSink, Model, Phase, ProvidedValue, Require, ResolveAddress};
 pub use instance::{Instance, Package, Runtime, RuntimeOptions};
+pub use python::Sources;
 pub use version::{API_VERSION, SUPPORTED_API_VERSIONS, api_version};
 
 /// The types of the `berth:component@0.1.0` WIT package, as the host sees them.

@@ -18,8 +18,9 @@ subclasses and registers its root components with `berth.export`:
 
     berth.export(Motd)
 
-`berth build` turns the folder into a WebAssembly component with
-componentize-py. Built-in steps (`File`, `Directory`, `Symlink`, `Purge`,
+The folder's sources are the component: berth runs them in its shared
+Python runtime (CPython, the standard library and this SDK, built once per
+berth version), which imports them when an instance starts. Built-in steps (`File`, `Directory`, `Symlink`, `Purge`,
 `Command`) are verified and updated by berth itself; a sub-component (any
 other `Component` added with `+=`) is a custom step whose `verify` and
 `update` run in the sandbox, after its own children.
@@ -63,7 +64,7 @@ __all__ = [
 
 API_VERSION = "0.1.0"
 """The version of the WIT contract (`berth:component`) this SDK implements;
-`berth build` stamps it into the `berth:api-version` custom section."""
+berth's Python runtime carries it in its `berth:api-version` custom section."""
 
 _REQUIRED = object()
 

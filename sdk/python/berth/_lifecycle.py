@@ -6,7 +6,7 @@ import traceback
 from wit_world.imports import types as _t
 
 from . import _KINDS, _PACKAGE, _ROOTS, Attribute, Component, Error, Invalid, NotFound
-from . import UpdateNeeded, _Builder, log
+from . import UpdateNeeded, _Builder, _sources, log
 from ._errors import to_err
 
 
@@ -22,14 +22,21 @@ def _root(name):
 
 
 def _guarded(what, function, *args):
-    """Run guest code; every exception crosses the boundary as an error."""
+    """Load the component's sources (once), then run guest code; every
+    exception crosses the boundary as an error that names the component's
+    file and line it came from."""
     try:
+        _sources.load()
         return function(*args)
     except Error as e:
         raise to_err(e) from None
     except Exception as e:  # noqa: BLE001 - everything must become an error
         log.error("{}: {}".format(what, "".join(traceback.format_exception(e)).rstrip()))
-        raise to_err(Error("{}: {}: {}".format(what, type(e).__name__, e))) from None
+        at = _sources.where(e)
+        message = "{}: {}: {}".format(what, type(e).__name__, e)
+        if at is not None:
+            message = "{} (at {})".format(message, at)
+        raise to_err(Error(message)) from None
 
 
 def _attributes(root):

@@ -393,35 +393,44 @@ fn packages_cfg_errors_name_the_file_and_line() {
     );
 }
 
-#[test]
-fn a_python_component_packages_pins_and_deploys_like_a_rust_one() {
-    use berth_tests::{GREETER, component_dir};
-    // The built component as a prebuilt package folder (no `component.py`,
-    // so packaging does not rebuild it) with its template.
+/// `greeter` as its author keeps it (sources and template), packaged.
+fn packaged_greeter() -> (TestRepo, berth_engine::package::Packaged) {
     let author = TestRepo::new();
-    author.component("greeter", GREETER);
-    std::fs::copy(
-        component_dir("greeter").join("greeting.j2"),
-        author.join("components/greeter/greeting.j2"),
-    )
-    .unwrap();
+    author.python("greeter", berth_tests::GREETER);
     let packaged = author.package("greeter");
-    let bytes = std::fs::read(&packaged.file).unwrap();
-    let contents = read_package(&bytes).unwrap().unwrap();
-    assert_eq!(contents.metadata.name, "greeter");
-    let files: Vec<&str> = contents.files.iter().map(|f| f.path.as_str()).collect();
-    assert_eq!(files, ["greeting.j2"]);
+    (author, packaged)
+}
 
-    let repo = TestRepo::new();
-    repo.write("packages.cfg", "[packages]\nfind-links = packages/\n")
-        .env("local", "[hosts]\nlocalhost = greeter\n");
-    std::fs::create_dir_all(repo.join("packages")).unwrap();
-    std::fs::copy(
-        &packaged.file,
-        repo.join("packages")
-            .join(packaged.file.file_name().unwrap()),
-    )
-    .unwrap();
+#[test]
+fn a_python_component_packages_its_sources_pins_and_deploys_like_a_rust_one() {
+    let (author, packaged) = packaged_greeter();
+    let bytes = std::fs::read(&packaged.file).unwrap();
+    // Sources and metadata only: kilobytes, not the runtime's megabytes.
+    assert!(bytes.len() < 32 * 1024, "{} bytes", bytes.len());
+    assert!(bytes.starts_with(berth_build::EMPTY_COMPONENT));
+    let contents = read_package(&bytes).unwrap().unwrap();
+    let m = &contents.metadata;
+    assert_eq!((m.name.as_str(), m.version.as_str()), ("greeter", "0.1.0"));
+    assert_eq!(
+        m.python_runtime.as_deref(),
+        Some(berth_build::PYTHON_RUNTIME_VERSION)
+    );
+    assert_eq!(m.roots[0].attributes[0].name, "greeting");
+    let files: Vec<&str> = contents.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(files, ["README.md", "component.py", "greeting.j2"]);
+    assert_eq!(
+        contents.files[1].content,
+        std::fs::read(author.join("components/greeter/component.py")).unwrap()
+    );
+
+    // Reproducible byte for byte: again, and from a copy elsewhere.
+    let again = author.package("greeter");
+    assert_eq!(std::fs::read(&again.file).unwrap(), bytes);
+    let (_, elsewhere) = packaged_greeter();
+    assert_eq!(elsewhere.sha256, packaged.sha256);
+
+    let repo = consumer(&[&packaged.file]);
+    repo.env("local", "[hosts]\nlocalhost = greeter\n");
     repo.lock().unwrap();
     let run = repo.deploy("local");
     assert_eq!(run.summary().failed, 0, "{:#?}", run.steps());
@@ -429,4 +438,57 @@ fn a_python_component_packages_pins_and_deploys_like_a_rust_one() {
         std::fs::read_to_string(repo.workdir("greeter").join("greeter/greeting.txt")).unwrap();
     assert!(greeting.starts_with("Hello"), "{greeting}");
     assert_eq!(repo.deploy("local").summary().changed, 0);
+    // The sources that ran are the pinned ones, unpacked where a reader
+    // finds them.
+    assert_eq!(
+        std::fs::read(repo.join(".berth/packages/greeter/component.py")).unwrap(),
+        contents.files[1].content
+    );
+
+    // A changed source is a changed package: the pin refuses it.
+    let tampered = repo
+        .join("packages")
+        .join(packaged.file.file_name().unwrap());
+    let mut changed = contents.files.clone();
+    changed[1].content.extend_from_slice(b"\n# changed\n");
+    std::fs::write(
+        &tampered,
+        make_package(berth_build::EMPTY_COMPONENT.to_vec(), m, &changed).unwrap(),
+    )
+    .unwrap();
+    let error = repo.deploy("local").error();
+    assert!(error.contains("does not have the sha256 pinned"), "{error}");
+}
+
+#[test]
+fn a_python_package_for_another_runtime_is_refused_naming_both_versions() {
+    let (_author, packaged) = packaged_greeter();
+    let contents = read_package(&std::fs::read(&packaged.file).unwrap())
+        .unwrap()
+        .unwrap();
+    let metadata = Metadata {
+        python_runtime: Some("9.1.0".into()),
+        ..contents.metadata
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("greeter-0.1.0.wasm");
+    std::fs::write(
+        &file,
+        make_package(
+            berth_build::EMPTY_COMPONENT.to_vec(),
+            &metadata,
+            &contents.files,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let repo = consumer(&[&file]);
+    let error = repo.lock().unwrap_err().to_string();
+    assert!(
+        error.contains(&format!(
+            "(package `greeter`) needs berth's Python runtime 9.1.0, but this berth has Python runtime {}",
+            berth_build::PYTHON_RUNTIME_VERSION
+        )),
+        "{error}"
+    );
 }

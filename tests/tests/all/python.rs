@@ -1,13 +1,15 @@
 //! The Python example `greeter` and the Python test guests `py-probe` and
-//! `py-steps`, built with componentize-py and berth's Python SDK, go through
+//! `py-steps`, run as sources by berth's shared Python runtime, go through
 //! the checks of the Rust examples: first deploy, converged redeploy,
 //! predict, sandbox escapes refused; `print` goes to the log; the compile
 //! cache makes loading fast; provide/require, needs and grants, `Command`,
-//! `Symlink` and `Purge` work from Python.
+//! `Symlink` and `Purge` work from Python. A changed line is picked up by
+//! the next deploy with no build step, and a traceback names the author's
+//! file and line.
 
 use berth_engine::event::Outcome;
-use berth_runtime::{CacheOutcome, Runtime, RuntimeOptions};
-use berth_tests::{GREETER, PY_PROBE, PY_STEPS, TestRepo, WIRING, snapshot};
+use berth_runtime::{CacheOutcome, Runtime, RuntimeOptions, Sources};
+use berth_tests::{GREETER, PY_PROBE, PY_STEPS, TestRepo, WIRING, python_runtime, snapshot};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -26,19 +28,25 @@ data-role = workstation
 visitors = alice, bob
 ";
 
-/// A repository with the built `greeter` and its template (not its
-/// `component.py`: the package is taken as prebuilt).
+/// A repository with the example `greeter`: its sources and template.
 fn greeter() -> TestRepo {
     let repo = TestRepo::new();
-    repo.component("greeter", GREETER).env("local", LOCAL);
-    let template = berth_tests::component_dir("greeter").join("greeting.j2");
-    std::fs::copy(template, repo.join("components/greeter/greeting.j2")).unwrap();
+    repo.python("greeter", GREETER).env("local", LOCAL);
     repo
 }
 
+/// The sources of the Python component in `dir`, shown as `origin`.
+fn sources(dir: &Path, origin: &str) -> Sources {
+    Sources {
+        origin: origin.to_owned(),
+        files: berth_build::python_sources(dir).unwrap(),
+        path: dir.join("component.py"),
+    }
+}
+
 #[test]
-fn the_python_component_carries_the_api_version_and_describes_itself() {
-    let bytes = std::fs::read(GREETER).unwrap();
+fn the_python_runtime_carries_the_api_version_and_the_component_describes_itself() {
+    let bytes = std::fs::read(python_runtime()).unwrap();
     assert_eq!(
         berth_runtime::api_version(&bytes).unwrap().as_deref(),
         Some(berth_runtime::API_VERSION)
@@ -48,7 +56,12 @@ fn the_python_component_carries_the_api_version_and_describes_itself() {
         ..RuntimeOptions::default()
     })
     .unwrap();
-    let package = runtime.load(Path::new(GREETER)).unwrap();
+    let package = runtime
+        .load_python(
+            &python_runtime(),
+            sources(Path::new(GREETER), "components/greeter"),
+        )
+        .unwrap();
     let d = &package.description;
     assert_eq!((d.name.as_str(), d.version.as_str()), ("greeter", "0.1.0"));
     assert_eq!(d.roots.len(), 1);
@@ -158,7 +171,7 @@ fn sandbox_escapes_from_python_are_refused() {
     let escape = Path::new("/tmp/berth-py-probe-escape");
     let _ = std::fs::remove_file(escape);
     let repo = TestRepo::new();
-    repo.component("py-probe", PY_PROBE).env(
+    repo.python("py-probe", PY_PROBE).env(
         "local",
         "[environment]\nconnect_method = local\ntimeout = 60\n\n[hosts]\nlocalhost = py-probe\n",
     );
@@ -247,29 +260,146 @@ fn sandbox_escapes_from_python_are_refused() {
     assert_eq!(snapshot(&outside), outside_before);
 }
 
-/// Loads `wasm` with a fresh runtime on `cache`: the time and whether the
-/// compiled code came from the cache.
-fn load(wasm: &str, cache: &Path) -> (Duration, CacheOutcome) {
+/// Loads `greeter` on berth's Python runtime with a fresh runtime on
+/// `cache`: the time and whether the compiled code came from the cache.
+fn load(cache: &Path) -> (Duration, CacheOutcome) {
     let runtime = Runtime::new(RuntimeOptions {
         cache_dir: Some(cache.to_owned()),
         ..RuntimeOptions::default()
     })
     .unwrap();
     let start = Instant::now();
-    let package = runtime.load(Path::new(wasm)).unwrap();
+    let package = runtime
+        .load_python(
+            &python_runtime(),
+            sources(Path::new(GREETER), "components/greeter"),
+        )
+        .unwrap();
     (start.elapsed(), package.cache)
 }
 
 #[test]
 fn the_compile_cache_makes_the_second_load_fast() {
     let cache = tempfile::tempdir().unwrap();
-    let (cold, outcome) = load(GREETER, cache.path());
+    let (cold, outcome) = load(cache.path());
     assert_eq!(outcome, CacheOutcome::Compiled);
-    let (cached, outcome) = load(GREETER, cache.path());
+    let (cached, outcome) = load(cache.path());
     assert_eq!(outcome, CacheOutcome::Hit);
-    eprintln!("greeter (componentize-py): cold load {cold:?}, cached load {cached:?}");
+    eprintln!("greeter (Python runtime): cold load {cold:?}, cached load {cached:?}");
     assert!(cached * 10 < cold, "cold {cold:?}, cached {cached:?}");
     assert!(cached < Duration::from_secs(2), "cached {cached:?}");
+}
+
+/// A Python component whose `configure` fails on line 16 of its
+/// `component.py`, in a function of its own module `helpers.py`.
+const BROKEN: &str = r#""""A component that fails in configure."""
+
+import berth
+from berth import Attribute, Component, File
+
+import helpers
+
+
+class Broken(Component):
+    name = "broken"
+
+    port = Attribute(int, default=80, doc="A port.")
+
+    def configure(self):
+        self += File("ok.txt", text="fine\n")
+        helpers.check(self.port)
+
+
+berth.export(Broken)
+"#;
+
+const HELPERS: &str = r#"def check(port):
+    if port > 65535:
+        raise ValueError("port {} is out of range".format(port))
+"#;
+
+#[test]
+fn a_changed_line_is_deployed_with_no_build_step_and_a_traceback_names_the_file_and_line() {
+    let repo = TestRepo::new();
+    repo.write("components/broken/component.py", BROKEN)
+        .write("components/broken/helpers.py", HELPERS)
+        .env(
+            "local",
+            "[hosts]\nlocalhost = broken\n\n[component:broken]\nport = 70000\n",
+        );
+    // No build step at all: the sources are read when they are loaded.
+    let mut options = repo.options("local");
+    options.build = false;
+    let run = repo.run(options.clone());
+    let text = match &run.result {
+        Ok(summary) => format!("{summary:#?}"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        text.contains("ValueError: port 70000 is out of range (at components/broken/helpers.py:3)"),
+        "{text}"
+    );
+    let log = run.logs().join("\n");
+    for line in [
+        "File \"components/broken/component.py\", line 16, in configure",
+        "helpers.check(self.port)",
+        "File \"components/broken/helpers.py\", line 3, in check",
+    ] {
+        assert!(log.contains(line), "no `{line}` in the log:\n{log}");
+    }
+    assert!(!repo.join("work/broken/ok.txt").exists());
+
+    // Fix one line; the next run deploys it, still without building.
+    repo.write(
+        "components/broken/helpers.py",
+        &HELPERS.replace("port > 65535", "port > 99999"),
+    );
+    let run = repo.run(options.clone());
+    assert_eq!(run.summary().failed, 0, "{:#?}", run.logs());
+    assert_eq!(
+        std::fs::read_to_string(repo.join("work/broken/ok.txt")).unwrap(),
+        "fine\n"
+    );
+    // And another: the content of the file.
+    repo.write(
+        "components/broken/component.py",
+        &BROKEN.replace("text=\"fine\\n\"", "text=\"changed\\n\""),
+    );
+    let run = repo.run(options);
+    assert_eq!(run.summary().changed, 1, "{:#?}", run.steps());
+    assert_eq!(
+        std::fs::read_to_string(repo.join("work/broken/ok.txt")).unwrap(),
+        "changed\n"
+    );
+    assert!(!repo.join(".berth/build").exists(), "something was built");
+}
+
+#[test]
+fn a_syntax_error_names_the_file_and_line() {
+    let repo = TestRepo::new();
+    repo.write(
+        "components/broken/component.py",
+        "import berth\n\ndef oops(:\n    pass\n",
+    )
+    .env("local", "[hosts]\nlocalhost = broken\n");
+    let run = repo.deploy("local");
+    let error = run.result.as_ref().expect_err("the deploy ran");
+    // The whole chain, as the CLI prints it.
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(c) = cause {
+        text.push_str(&format!("\ncaused by: {c}"));
+        cause = c.source();
+    }
+    assert!(
+        text.contains("cannot describe `") && text.contains("components/broken/component.py`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("SyntaxError")
+            && text.contains("File \"components/broken/component.py\", line 3"),
+        "{text}"
+    );
 }
 
 const STEPS: &str = "\
@@ -296,7 +426,7 @@ fn steps(grant: bool) -> TestRepo {
     } else {
         STEPS.to_owned()
     };
-    repo.component("py-steps", PY_STEPS)
+    repo.python("py-steps", PY_STEPS)
         .component("wiring", WIRING)
         .env("local", &env)
         .write("work/py-steps/a.tmp", "a")
@@ -438,7 +568,7 @@ fn an_ungranted_command_of_a_python_component_stops_the_deploy_with_the_grant_li
 #[test]
 fn python_addresses_resolve_and_the_platform_picks_the_variant() {
     let repo = TestRepo::new();
-    repo.component("py-steps", PY_STEPS).env(
+    repo.python("py-steps", PY_STEPS).env(
         "local",
         "[environment]\nrequire_v6 = optional\n\n\
          [hosts]\nh1 = py-places\n\n\
@@ -518,5 +648,179 @@ fn a_python_component_writes_a_granted_secret_file_0600_and_masked() {
     for event in &run.events {
         let json = serde_json::to_string(event).unwrap();
         assert!(!json.contains("py-secret-key"), "{json}");
+    }
+}
+
+/// Writes the wheel `dir/file` (a zip, by Python's `zipfile`) holding
+/// `files`, and returns its sha256.
+fn wheel(dir: &Path, file: &str, files: &[(&str, &str)]) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(file);
+    let listing = serde_json::to_string(files).unwrap();
+    let status = std::process::Command::new("python3")
+        .args([
+            "-I",
+            "-c",
+            "import json, sys, zipfile\n\
+             with zipfile.ZipFile(sys.argv[1], 'w') as z:\n    \
+                 for name, text in json.loads(sys.argv[2]):\n        \
+                     z.writestr(name, text)\n",
+        ])
+        .arg(&path)
+        .arg(listing)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(std::fs::read(&path).unwrap()))
+}
+
+/// The dist-info files of wheel `name` 1.0 with the `tag`.
+fn dist_info(name: &str, purelib: bool, tag: &str) -> Vec<(String, String)> {
+    let info = format!("{name}-1.0.dist-info");
+    vec![
+        (
+            format!("{info}/METADATA"),
+            format!("Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n"),
+        ),
+        (
+            format!("{info}/WHEEL"),
+            format!(
+                "Wheel-Version: 1.0\nGenerator: berth-tests\nRoot-Is-Purelib: {purelib}\nTag: {tag}\n"
+            ),
+        ),
+        (format!("{info}/RECORD"), String::new()),
+    ]
+}
+
+const USES_DEP: &str = r#"import berth
+from berth import Component, File
+
+import tinydep
+
+
+class UsesDep(Component):
+    name = "uses-dep"
+
+    def configure(self):
+        # pip is on the build machine, not in the component.
+        try:
+            import pip  # noqa: F401
+            leaked = "pip leaked"
+        except ImportError:
+            leaked = "nothing leaked"
+        self += File("dep.txt", text="{}, {}\n".format(tinydep.greet("berth"), leaked))
+
+
+berth.export(UsesDep)
+"#;
+
+#[test]
+fn a_pure_python_dependency_is_fetched_once_bundled_and_imported() {
+    let repo = TestRepo::new();
+    let mut files = dist_info("tinydep", true, "py3-none-any");
+    files.push((
+        "tinydep.py".into(),
+        "def greet(name):\n    return 'hello ' + name\n".into(),
+    ));
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let sha = wheel(&repo.join("wheels"), "tinydep-1.0-py3-none-any.whl", &files);
+    repo.write("components/uses-dep/component.py", USES_DEP)
+        .write(
+            "components/uses-dep/requirements.txt",
+            &format!("--no-index\n--find-links ../../wheels\ntinydep==1.0 --hash=sha256:{sha}\n"),
+        )
+        .env("local", "[hosts]\nlocalhost = uses-dep\n");
+    let run = repo.deploy("local");
+    assert_eq!(run.summary().failed, 0, "{:#?}", run.logs());
+    assert_eq!(
+        std::fs::read_to_string(repo.workdir("uses-dep").join("dep.txt")).unwrap(),
+        "hello berth, nothing leaked\n"
+    );
+
+    // Packaged, it carries the dependency: a repository without the wheel
+    // deploys it.
+    let packaged = repo.package("uses-dep");
+    let contents = berth_build::read_package(&std::fs::read(&packaged.file).unwrap())
+        .unwrap()
+        .unwrap();
+    let paths: Vec<&str> = contents.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "component.py",
+            "requirements.txt",
+            "site-packages/tinydep.py"
+        ]
+    );
+    let consumer = TestRepo::new();
+    consumer
+        .write("packages.cfg", "[packages]\nfind-links = packages/\n")
+        .env("local", "[hosts]\nlocalhost = uses-dep\n");
+    std::fs::create_dir_all(consumer.join("packages")).unwrap();
+    std::fs::copy(
+        &packaged.file,
+        consumer
+            .join("packages")
+            .join(packaged.file.file_name().unwrap()),
+    )
+    .unwrap();
+    consumer.lock().unwrap();
+    let run = consumer.deploy("local");
+    assert_eq!(run.summary().failed, 0, "{:#?}", run.logs());
+    assert_eq!(
+        std::fs::read_to_string(consumer.workdir("uses-dep").join("dep.txt")).unwrap(),
+        "hello berth, nothing leaked\n"
+    );
+
+    // A wrong hash is pip's refusal, shown with pip's words.
+    repo.write(
+        "components/uses-dep/requirements.txt",
+        &format!(
+            "--no-index\n--find-links ../../wheels\ntinydep==1.0 --hash=sha256:{}\n",
+            "0".repeat(64)
+        ),
+    );
+    let error = repo.deploy("local").error();
+    assert!(
+        error.contains("THESE PACKAGES DO NOT MATCH THE HASHES"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_wheel_with_native_code_is_refused_saying_why() {
+    let repo = TestRepo::new();
+    let mut files = dist_info("nativedep", false, "py3-none-linux_x86_64");
+    files.push(("nativedep/__init__.py".into(), String::new()));
+    files.push(("nativedep/_speed.so".into(), "\x7fELF".into()));
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let sha = wheel(
+        &repo.join("wheels"),
+        "nativedep-1.0-py3-none-linux_x86_64.whl",
+        &files,
+    );
+    repo.write(
+        "components/native/component.py",
+        &USES_DEP.replace("tinydep", "nativedep"),
+    )
+    .write(
+        "components/native/requirements.txt",
+        &format!("--no-index\n--find-links ../../wheels\nnativedep==1.0 --hash=sha256:{sha}\n"),
+    )
+    .env("local", "[hosts]\nlocalhost = uses-dep\n");
+    let error = repo.deploy("local").error();
+    for part in [
+        "requirements.txt` lists `nativedep-1.0-py3-none-linux_x86_64.whl`, a wheel with native code (built for ABI `none`, platform `linux_x86_64`)",
+        "loads pure-Python code only",
+        "`py3-none-any`",
+    ] {
+        assert!(error.contains(part), "no `{part}` in: {error}");
     }
 }

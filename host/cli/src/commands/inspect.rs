@@ -11,10 +11,23 @@ use std::process::ExitCode;
 pub fn run(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(file)
         .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", file.display()))?;
-    let runtime = Runtime::new(RuntimeOptions::default())?;
-    let package = runtime.load_bytes(file, &bytes)?;
+    let options = RuntimeOptions::default();
+    let runtime = Runtime::new(options.clone())?;
     let contents = berth_build::read_package(&bytes)
         .map_err(|e| anyhow::anyhow!("`{}` is not a valid package: {e}", file.display()))?;
+    let package = match &contents {
+        // A Python package: its sources, run by berth's Python runtime.
+        Some(c) if c.metadata.python_runtime.is_some() => {
+            let root = berth_engine::find_repository(Path::new(".")).unwrap_or_default();
+            let reporter = crate::report::reporter(Format::Human, false);
+            let python = berth_engine::python::Loader::new(
+                berth_engine::python::runtime_dir(&options, &root),
+                reporter.as_ref(),
+            );
+            python.load_packaged(&runtime, file.display().to_string(), file, &c.files)?
+        }
+        _ => runtime.load_bytes(file, &bytes)?,
+    };
     let d = &package.description;
     // A package's metadata is written by whoever made the file; say so
     // when it disagrees with what the component itself describes.
