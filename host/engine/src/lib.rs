@@ -333,7 +333,8 @@ pub fn deploy(
     let repo = repo::Repository::open(&options.repo)?;
     let environment =
         berth_secrets::load(&options.repo, &options.environment, &options.identities)?;
-    let reporter = secrets::masked(reporter, &mask_of(&environment));
+    let mask = mask_of(&environment);
+    let reporter = secrets::masked(reporter, &mask);
     reporter.report(&Event::Started {
         environment: environment.name.clone(),
         predict: options.predict,
@@ -363,6 +364,8 @@ pub fn deploy(
         &mut summary,
     );
     summary.millis = start.elapsed().as_secs_f64() * 1000.0;
+    // The caller gets the summary too: it is masked like every event.
+    secrets::mask_summary(&mut summary, &mask);
     reporter.report(&Event::Summary(summary.clone()));
     Ok(summary)
 }

@@ -11,7 +11,7 @@
 
 use crate::configure::Plan;
 use crate::error::{EngineError, Problem};
-use crate::event::{Event, Outcome, Reporter};
+use crate::event::{Event, Outcome, Reporter, Summary};
 use berth_config::Secrets;
 use berth_resources as res;
 use berth_runtime::wit::{FileContent, Resource};
@@ -126,11 +126,15 @@ pub fn mask_event(event: &mut Event, mask: &Mask) {
             m(component);
             m(because);
         }
-        Event::Summary(summary) => {
-            m(&mut summary.environment);
-            summary.failures.iter_mut().for_each(m);
-        }
+        Event::Summary(summary) => mask_summary(summary, mask),
     }
+}
+
+/// `summary` with every secret in its text masked.
+pub fn mask_summary(summary: &mut Summary, mask: &Mask) {
+    let m = |s: &mut String| mask.apply(s);
+    m(&mut summary.environment);
+    summary.failures.iter_mut().for_each(m);
 }
 
 /// `error` with every secret in its text masked. Errors that carry only
