@@ -243,6 +243,7 @@ fn a_run_killed_at_any_point_leaves_every_file_old_or_new() {
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let (mut seen_mixed, mut left_temporaries) = (false, false);
+    let mut before: Vec<u64> = vec![0; FILES];
     for round in 0..12 {
         assert!(Instant::now() < deadline, "the kill rounds took too long");
         let mut child = Command::new(std::env::current_exe().unwrap())
@@ -279,14 +280,34 @@ fn a_run_killed_at_any_point_leaves_every_file_old_or_new() {
                 })
             })
             .collect();
+        // A file never goes back, and the files this round changed are of
+        // the last batch it committed or of the one it was renaming: one
+        // batch at a time. (An earlier round's kill may have left a mix,
+        // which files this round did not reach still show.)
+        for (i, (now, was)) in generations.iter().zip(&before).enumerate() {
+            assert!(
+                now >= was,
+                "round {round}: file-{i} went from {was} back to {now}"
+            );
+        }
+        let changed: Vec<u64> = generations
+            .iter()
+            .zip(&before)
+            .filter(|(now, was)| now != was)
+            .map(|(now, _)| *now)
+            .collect();
+        if let (Some(low), Some(high)) = (changed.iter().min(), changed.iter().max()) {
+            assert!(
+                high - low <= 1,
+                "round {round}: changed files span {low}..{high}"
+            );
+        }
         let (low, high) = (
             *generations.iter().min().unwrap(),
             *generations.iter().max().unwrap(),
         );
-        // One batch at a time: every file is of the last committed
-        // generation or of the one being renamed.
-        assert!(high - low <= 1, "round {round}: generations {low}..{high}");
         seen_mixed |= high != low;
+        before = generations;
     }
     eprintln!(
         "kills between renames: {seen_mixed}; kills that left temporaries: {left_temporaries}"
