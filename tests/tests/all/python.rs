@@ -631,7 +631,7 @@ fn a_python_component_writes_a_granted_secret_file_0600_and_masked() {
     use std::os::unix::fs::PermissionsExt;
     const KEY: &str = "py-secret-key-0b7e5d21\n";
     let repo = TestRepo::new();
-    repo.component("py-steps", PY_STEPS)
+    repo.python("py-steps", PY_STEPS)
         .env(
             "local",
             "[hosts]\nlocalhost = py-secret\n\n[grants:py-secret]\nsecrets = tls.key\n",

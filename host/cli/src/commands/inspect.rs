@@ -14,7 +14,7 @@ pub fn run(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
     let options = RuntimeOptions::default();
     let runtime = Runtime::new(options.clone())?;
     let contents = berth_build::read_package(&bytes)
-        .map_err(|e| anyhow::anyhow!("`{}` is not a valid package: {e}", file.display()))?;
+        .map_err(|e| anyhow::anyhow!("`{}` is not a valid component: {e}", file.display()))?;
     let package = match &contents {
         // A Python package: its sources, run by berth's Python runtime.
         Some(c) if c.metadata.python_runtime.is_some() => {

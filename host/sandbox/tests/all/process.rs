@@ -166,7 +166,7 @@ fn landlock_confines_writes_to_the_workdir() {
         0
     );
     assert_eq!(
-        sb.run(&p, &cmd(&["cat", "/etc/hostname"]))
+        sb.run(&p, &cmd(&["cat", "/etc/os-release"]))
             .map(|o| o.status)
             .unwrap_or(0),
         0
