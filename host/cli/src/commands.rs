@@ -15,6 +15,12 @@ use anyhow::Context;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `berth agent`: serves one controller on stdin and stdout.
+fn agent() -> anyhow::Result<ExitCode> {
+    berth_remote::agent::serve(std::io::stdin(), std::io::stdout())?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Deploy {
@@ -24,6 +30,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             debug,
             jobs,
             platform,
+            break_lock,
         } => deploy::run(
             repository(cli.repo)?,
             &load.environment,
@@ -35,8 +42,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 jobs: jobs.map(usize::from),
                 platform,
                 identities: load.identities.identity,
+                break_lock,
             },
         ),
+        Command::Agent => agent(),
         Command::Check {
             load,
             format,

@@ -372,28 +372,22 @@ fn environment_section(
     env.target_directory = match (env.connect_method, target_directory) {
         (ConnectMethod::Local, None) => absolute(repo)?,
         (ConnectMethod::Local, Some((dir, _))) => normalize(&absolute(repo)?.join(dir)),
-        (ConnectMethod::Ssh, Some((dir, _))) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
+        // `~/...` is the login (or service) user's home on the target, as
+        // batou's default `~/deployment`.
+        (ConnectMethod::Ssh, Some((dir, _)))
+            if Path::new(&dir).is_absolute() || dir == "~" || dir.starts_with("~/") =>
+        {
+            PathBuf::from(dir)
+        }
         (ConnectMethod::Ssh, Some((dir, entry))) => {
             return Err(invalid_value(
                 entry,
                 NAME,
                 &dir,
-                "an absolute path on the targets, as `connect_method = ssh`",
+                "an absolute path on the targets, or one below `~/`, as `connect_method = ssh`",
             ));
         }
-        (ConnectMethod::Ssh, None) => {
-            let origin = section
-                .and_then(|s| s.get("connect_method"))
-                .map(|e| e.origin.clone());
-            let message = "`target_directory` is required with `connect_method = ssh`";
-            let err = match origin {
-                Some(origin) => ConfigError::at(&origin, message),
-                None => ConfigError::new(message),
-            };
-            return Err(err.with_hint(
-                "add `target_directory = /srv/deployment` (an absolute path on the targets) to [environment]",
-            ));
-        }
+        (ConnectMethod::Ssh, None) => PathBuf::from("~/deployment"),
     };
     Ok(())
 }
@@ -902,14 +896,18 @@ mod tests {
     }
 
     #[test]
-    fn ssh_needs_an_absolute_target_directory() {
-        assert_eq!(
-            load_err("[environment]\n\nconnect_method = ssh\n"),
-            "F:3: `target_directory` is required with `connect_method = ssh`\n  hint: add `target_directory = /srv/deployment` (an absolute path on the targets) to [environment]"
-        );
+    fn ssh_targets_default_to_the_home_deployment_folder() {
+        let env = load_ok("[environment]\nconnect_method = ssh\n");
+        assert_eq!(env.target_directory, PathBuf::from("~/deployment"));
+        let env = load_ok("[environment]\nconnect_method = ssh\ntarget_directory = ~/srv\n");
+        assert_eq!(env.target_directory, PathBuf::from("~/srv"));
+    }
+
+    #[test]
+    fn ssh_needs_an_absolute_or_home_target_directory() {
         assert_eq!(
             load_err("[environment]\ntarget_directory = srv\nconnect_method = ssh\n"),
-            "F:2: invalid value `srv` for `target_directory` in [environment]: expected an absolute path on the targets, as `connect_method = ssh`"
+            "F:2: invalid value `srv` for `target_directory` in [environment]: expected an absolute path on the targets, or one below `~/`, as `connect_method = ssh`"
         );
         assert!(load_err("[environment]\ntarget_directory =\n").starts_with(
             "F:2: invalid value `` for `target_directory` in [environment]: expected a path"

@@ -43,6 +43,9 @@ pub struct Plan {
     /// Things worth a look that do not stop the deployment: values provided
     /// under a key that no root requires (often a misspelt key).
     pub warnings: Vec<Problem>,
+    /// What `model.resolve` answered while configuring, by address; a
+    /// target configures again with the same answers.
+    pub resolved: std::collections::BTreeMap<String, String>,
 }
 
 /// One value provided by one root and received by a `require` of another
@@ -206,6 +209,7 @@ pub fn configure(mut roots: Vec<Configured>) -> Result<Plan, Vec<Problem>> {
         rounds,
         edges,
         warnings,
+        resolved: Default::default(),
     })
 }
 

@@ -1,12 +1,17 @@
 //! The deploy walk: for each root in order, verify every step depth-first,
 //! children before their parent, and update what needs it.
 
-use crate::configure::{Configured, Plan};
+use crate::configure::Configured;
 use crate::event::{Event, Outcome, Reporter, Summary};
+use crate::target::{
+    BatchResult, Connect, HostRequest, RootPlan, RootResult, Shipment, Target, TargetFault,
+};
 use berth_resources as res;
 use berth_runtime::wit::{self, FileContent, Resource, StepContext, TemplateBody, Verdict};
 use berth_sandbox::{Programs, Sandbox};
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// How the walk behaves.
@@ -16,7 +21,7 @@ pub struct WalkOptions {
     pub predict: bool,
     /// Deadline of one program run.
     pub timeout: Duration,
-    /// How many roots may deploy at once (on different hosts).
+    /// How many hosts may deploy at once.
     pub jobs: usize,
 }
 
@@ -30,101 +35,255 @@ enum Status {
     Broken(String),
 }
 
-/// Deploys every root of the plan. A root starts as soon as every root it
-/// depends on succeeded and its host is free, up to `jobs` at once; roots of
-/// one host deploy one after another, in plan order. The dependents of a
-/// failed root are skipped; independent roots go on. Every outcome is
-/// counted in `summary`.
-pub fn run(plan: &mut Plan, options: WalkOptions, reporter: &dyn Reporter, summary: &mut Summary) {
-    let mut slots: Vec<Option<Configured>> = plan.roots.drain(..).map(Some).collect();
-    let after = &plan.after;
-    let hosts: Vec<String> = slots
+/// One root of the plan, as the schedule sends it to its host.
+#[derive(Debug)]
+pub struct Scheduled {
+    /// The root's plan.
+    pub plan: RootPlan,
+    /// Why it failed already on the controller (configure), when it did.
+    pub failed: Option<String>,
+}
+
+/// A host's connection state in the schedule.
+enum HostSlot<'c> {
+    /// Not opened yet.
+    Closed,
+    /// Open and idle.
+    Open(Box<dyn Target + 'c>),
+    /// Sending a request.
+    Busy,
+    /// Lost for the rest of the run, with the reason.
+    Lost(String),
+}
+
+/// What a worker hands back: the host, its target (unless it was lost), and
+/// the request's result or fault.
+type Finished<'c> = (
+    String,
+    Vec<usize>,
+    Result<(Box<dyn Target + 'c>, BatchResult), (Option<Box<dyn Target + 'c>>, TargetFault)>,
+);
+
+/// Deploys every root of the plan through the hosts' targets. A host's
+/// next root starts as soon as every root it depends on (on any host)
+/// succeeded; consecutive roots of a host that wait on nothing else go in
+/// one request. Up to `jobs` hosts work at once; roots of one host deploy
+/// one after another, in plan order. The dependents of a failed root are
+/// skipped; independent roots go on. A host that cannot be reached or is
+/// lost fails its remaining roots. Every outcome is counted in `summary`.
+#[allow(clippy::too_many_arguments)]
+pub fn run<'c>(
+    roots: &[Scheduled],
+    after: &[Vec<usize>],
+    options: WalkOptions,
+    memory_limit: usize,
+    connect: &'c dyn Connect,
+    shipments: &BTreeMap<String, Shipment>,
+    reporter: &Arc<dyn Reporter>,
+    summary: &mut Summary,
+    interrupt: &AtomicBool,
+) {
+    let host_of = |i: usize| roots[i].plan.host.name.clone();
+    let mut status = vec![Status::Waiting; roots.len()];
+    let mut hosts: BTreeMap<String, HostSlot<'c>> = roots
         .iter()
-        .map(|c| {
-            c.as_ref()
-                .map(|c| c.root.host.name.clone())
-                .unwrap_or_default()
-        })
+        .map(|r| (r.plan.host.name.clone(), HostSlot::Closed))
         .collect();
-    let mut status = vec![Status::Waiting; slots.len()];
     let jobs = options.jobs.max(1);
+    let empty = Shipment::default();
 
     std::thread::scope(|scope| {
-        let (done, finished) = std::sync::mpsc::channel::<(usize, Configured, Summary)>();
+        let (done, finished) = std::sync::mpsc::channel::<Finished<'c>>();
         let mut running = 0;
         loop {
-            for i in 0..slots.len() {
-                if status[i] != Status::Waiting {
-                    continue;
-                }
-                // Roots of one host keep their plan order.
-                let earlier_on_host_pending = (0..i).any(|j| {
-                    hosts[j] == hosts[i] && matches!(status[j], Status::Waiting | Status::Running)
-                });
-                if let Some(blame) = after[i].iter().find_map(|&d| match &status[d] {
-                    Status::Broken(who) => Some(who.clone()),
-                    _ => None,
-                }) {
-                    if earlier_on_host_pending {
+            // Settle what needs no host: skipped dependents, roots that
+            // failed on the controller, roots of a lost host.
+            let mut settled = true;
+            while settled {
+                settled = false;
+                for i in 0..roots.len() {
+                    if status[i] != Status::Waiting || earlier_pending(roots, &status, i) {
                         continue;
                     }
-                    let Some(c) = slots[i].take() else { continue };
-                    reporter.report(&Event::ComponentSkipped {
-                        host: c.root.host.name.clone(),
-                        component: c.root.component.clone(),
-                        because: blame.clone(),
+                    let plan = &roots[i].plan;
+                    let blame = after[i].iter().find_map(|&d| match &status[d] {
+                        Status::Broken(who) => Some(who.clone()),
+                        _ => None,
                     });
-                    summary.skipped += 1;
-                    status[i] = Status::Broken(blame);
+                    let lost = match hosts.get(&plan.host.name) {
+                        Some(HostSlot::Lost(why)) => Some(why.clone()),
+                        _ if interrupt.load(Ordering::Relaxed) => {
+                            Some("the deploy was interrupted before this component started".into())
+                        }
+                        _ => None,
+                    };
+                    let id = format!("{}/{}", plan.host.name, plan.component);
+                    if let Some(blame) = blame {
+                        reporter.report(&Event::ComponentSkipped {
+                            host: plan.host.name.clone(),
+                            component: plan.component.clone(),
+                            because: blame.clone(),
+                        });
+                        summary.skipped += 1;
+                        status[i] = Status::Broken(blame);
+                    } else if let Some(error) = roots[i].failed.clone().or(lost) {
+                        reporter.report(&Event::ComponentFailed {
+                            host: plan.host.name.clone(),
+                            component: plan.component.clone(),
+                            error: error.clone(),
+                        });
+                        summary.failed += 1;
+                        summary.failures.push(format!("{id}: {error}"));
+                        status[i] = Status::Broken(id);
+                    } else {
+                        continue;
+                    }
+                    settled = true;
+                }
+            }
+            // Start every idle host whose next root is ready.
+            for i in 0..roots.len() {
+                if running >= jobs || interrupt.load(Ordering::Relaxed) {
+                    break;
+                }
+                if status[i] != Status::Waiting
+                    || earlier_pending(roots, &status, i)
+                    || !after[i].iter().all(|&d| status[d] == Status::Succeeded)
+                {
                     continue;
                 }
-                let ready = after[i].iter().all(|&d| status[d] == Status::Succeeded);
-                let host_busy = (0..slots.len())
-                    .any(|j| j != i && hosts[j] == hosts[i] && status[j] == Status::Running);
-                if !ready || host_busy || earlier_on_host_pending || running >= jobs {
-                    continue;
-                }
-                let Some(mut c) = slots[i].take() else {
-                    continue;
+                let host = host_of(i);
+                let target = match hosts.insert(host.clone(), HostSlot::Busy) {
+                    Some(HostSlot::Open(t)) => Some(t),
+                    Some(HostSlot::Closed) | None => None,
+                    Some(other) => {
+                        hosts.insert(host.clone(), other);
+                        continue;
+                    }
                 };
-                status[i] = Status::Running;
+                let batch = batch(roots, after, &status, i);
+                let request = HostRequest {
+                    predict: options.predict,
+                    timeout_ms: options.timeout.as_millis() as u64,
+                    memory_limit,
+                    roots: batch
+                        .iter()
+                        .map(|&j| {
+                            let mut plan = roots[j].plan.clone();
+                            plan.after = after[j]
+                                .iter()
+                                .filter_map(|d| batch.iter().position(|b| b == d))
+                                .collect();
+                            plan
+                        })
+                        .collect(),
+                };
+                for &j in &batch {
+                    status[j] = Status::Running;
+                }
                 running += 1;
                 let done = done.clone();
+                let shipment = shipments.get(&host).unwrap_or(&empty);
+                let facts = roots[i].plan.host.clone();
+                let reporter = reporter.clone();
                 scope.spawn(move || {
-                    let mut local = Summary::default();
-                    deploy_root(&mut c, options, reporter, &mut local);
+                    let result = match target {
+                        Some(t) => Ok(t),
+                        None => connect.open(&facts, shipment),
+                    };
+                    let outcome = match result {
+                        Err(message) => Err((
+                            None,
+                            TargetFault {
+                                message,
+                                partial: BatchResult::default(),
+                            },
+                        )),
+                        Ok(mut target) => match target.deploy(&request, &reporter, interrupt) {
+                            Ok(result) => Ok((target, result)),
+                            Err(fault) => Err((Some(target), fault)),
+                        },
+                    };
                     // The receiver lives until every worker is joined.
-                    let _ = done.send((i, c, local));
+                    let _ = done.send((facts.name, batch, outcome));
                 });
             }
             if running == 0 {
                 break;
             }
-            let Ok((i, c, local)) = finished.recv() else {
+            let Ok((host, batch, outcome)) = finished.recv() else {
                 break;
             };
             running -= 1;
-            status[i] = if local.failed == 0 {
-                Status::Succeeded
-            } else {
-                Status::Broken(c.root.id())
+            let (result, slot) = match outcome {
+                Ok((target, result)) => (result, HostSlot::Open(target)),
+                Err((target, fault)) => {
+                    if let Some(target) = target {
+                        target.finish(reporter.as_ref());
+                    }
+                    (fault.partial, HostSlot::Lost(fault.message))
+                }
             };
-            summary.changed += local.changed;
-            summary.unchanged += local.unchanged;
-            summary.failed += local.failed;
-            summary.failures.extend(local.failures);
-            slots[i] = Some(c);
+            hosts.insert(host, slot);
+            summary.changed += result.summary.changed;
+            summary.unchanged += result.summary.unchanged;
+            summary.failed += result.summary.failed;
+            summary.skipped += result.summary.skipped;
+            summary.failures.extend(result.summary.failures);
+            for (k, &i) in batch.iter().enumerate() {
+                let id = format!("{}/{}", roots[i].plan.host.name, roots[i].plan.component);
+                status[i] = match result.roots.get(k) {
+                    Some(RootResult::Succeeded) => Status::Succeeded,
+                    Some(_) => Status::Broken(id),
+                    // Not reached: the lost host fails it below.
+                    None => Status::Waiting,
+                };
+            }
+        }
+        for (_, slot) in std::mem::take(&mut hosts) {
+            if let HostSlot::Open(target) = slot {
+                target.finish(reporter.as_ref());
+            }
         }
     });
-    plan.roots = slots.into_iter().flatten().collect();
+}
+
+/// Whether an earlier root of the same host has not finished.
+fn earlier_pending(roots: &[Scheduled], status: &[Status], i: usize) -> bool {
+    (0..i).any(|j| {
+        roots[j].plan.host.name == roots[i].plan.host.name
+            && matches!(status[j], Status::Waiting | Status::Running)
+    })
+}
+
+/// Root `first` and the host's next roots that wait on nothing outside
+/// what already succeeded and the batch itself.
+fn batch(roots: &[Scheduled], after: &[Vec<usize>], status: &[Status], first: usize) -> Vec<usize> {
+    let host = &roots[first].plan.host.name;
+    let mut out = vec![first];
+    for j in first + 1..roots.len() {
+        if roots[j].plan.host.name != *host || status[j] != Status::Waiting {
+            continue;
+        }
+        let ready = roots[j].failed.is_none()
+            && after[j]
+                .iter()
+                .all(|d| status[*d] == Status::Succeeded || out.contains(d));
+        if !ready {
+            break;
+        }
+        out.push(j);
+    }
+    out
 }
 
 /// Deploys one root: reports its start, walks its steps, reports its end.
-fn deploy_root(
+pub(crate) fn deploy_root(
     c: &mut Configured,
     options: WalkOptions,
     reporter: &dyn Reporter,
     summary: &mut Summary,
+    cancel: &AtomicBool,
 ) {
     let id = c.root.id();
     let (host, component) = (c.root.host.name.clone(), c.root.component.clone());
@@ -149,6 +308,7 @@ fn deploy_root(
         host: &host,
         component: &component,
         changed: 0,
+        cancel,
     };
     let result = walk.root(c);
     let changed = walk.changed;
@@ -171,6 +331,7 @@ struct Walk<'a> {
     host: &'a str,
     component: &'a str,
     changed: usize,
+    cancel: &'a AtomicBool,
 }
 
 /// What one root's steps share while they run.
@@ -230,6 +391,9 @@ impl Walk<'_> {
         cx: &mut RootContext,
     ) -> Result<bool, String> {
         let mut children_changed = false;
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err("the deploy was interrupted; no further step started".into());
+        }
         for &child in &children[i] {
             children_changed |= self.step(steps, children, child, instance, cx)?;
         }

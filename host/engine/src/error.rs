@@ -66,6 +66,12 @@ pub enum EngineError {
     /// The environment file is malformed.
     #[error(transparent)]
     Config(#[from] berth_config::ConfigError),
+    /// The remote targets cannot be reached at all (no agent binary).
+    #[error("{0}")]
+    Remote(String),
+    /// The deploy lock of the target directory is held, or stale.
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
     /// Building components from source failed.
     #[error("building components failed: {0}")]
     Build(String),

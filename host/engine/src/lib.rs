@@ -22,17 +22,20 @@ pub mod configure;
 pub mod deploy;
 mod error;
 pub mod event;
+pub mod lock;
 pub mod model;
 pub mod package;
 pub mod pins;
 pub mod repo;
 pub mod show;
+pub mod target;
 
 pub use error::{EngineError, Problem};
 
 use berth_runtime::{Model, Package, Runtime, RuntimeOptions};
 use configure::{Configured, Plan};
 use event::{Event, Reporter, Summary};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -58,6 +61,14 @@ pub struct DeployOptions {
     /// Where to find the age identities that decrypt the environment's
     /// secrets (read only when it has a secrets file).
     pub identities: berth_config::IdentitySources,
+    /// Take over the deploy lock of a target, also one that another deploy
+    /// holds.
+    pub break_lock: bool,
+    /// The command line, as the deploy lock records it.
+    pub command: String,
+    /// Set (by a Ctrl-C handler) to stop: no further step starts on any
+    /// host, agents stop and release their locks.
+    pub interrupt: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl DeployOptions {
@@ -75,6 +86,9 @@ impl DeployOptions {
             platform: None,
             runtime: RuntimeOptions::default(),
             identities: berth_config::IdentitySources::from_env(Vec::new()),
+            break_lock: false,
+            command: format!("berth deploy {environment}"),
+            interrupt: Arc::default(),
         }
     }
 }
@@ -207,6 +221,7 @@ pub fn load_packages(
 /// Instantiates every root and runs configure until provide/require settles.
 pub fn plan(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, EngineError> {
     let env_info = model::environment_info(&loaded.environment);
+    let recorded = Arc::new(address::Recorded::new(loaded.addresses.clone()));
     let mut configured = Vec::with_capacity(loaded.roots.len());
     for root in &loaded.roots {
         let mut m = Model::new(root.host.clone(), env_info.clone());
@@ -216,7 +231,7 @@ pub fn plan(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, Engine
             .map(|(k, v)| (k.clone(), v.json.clone()))
             .collect();
         m.features = root.features.clone();
-        m.addresses = Some(loaded.addresses.clone());
+        m.addresses = Some(recorded.clone());
         let programs = match berth_sandbox::Programs::new(&root.commands) {
             Ok(p) => Arc::new(p),
             Err(e) => {
@@ -230,16 +245,7 @@ pub fn plan(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, Engine
                 continue;
             }
         };
-        let (host, component) = (root.host.name.clone(), root.component.clone());
-        let sink = reporter.clone();
-        let log: berth_runtime::LogSink = Arc::new(move |level, message| {
-            sink.report(&Event::Log {
-                host: host.clone(),
-                component: component.clone(),
-                level: format!("{level:?}").to_lowercase(),
-                message: message.to_string(),
-            })
-        });
+        let log = log_sink(reporter.clone(), root);
         let (instance, failed) = match loaded.packages[root.package].instantiate(
             &root.component,
             m,
@@ -258,7 +264,8 @@ pub fn plan(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, Engine
             failed,
         });
     }
-    let plan = configure::configure(configured).map_err(EngineError::Model)?;
+    let mut plan = configure::configure(configured).map_err(EngineError::Model)?;
+    plan.resolved = recorded.answers();
     reporter.report(&Event::Planned {
         order: plan.roots.iter().map(|c| c.root.id()).collect(),
     });
@@ -271,15 +278,45 @@ pub fn plan(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, Engine
     Ok(plan)
 }
 
+/// Where a root's log lines go: [`Event::Log`]s naming it.
+pub(crate) fn log_sink(reporter: Arc<dyn Reporter>, root: &model::Root) -> berth_runtime::LogSink {
+    let (host, component) = (root.host.name.clone(), root.component.clone());
+    Arc::new(move |level, message| {
+        reporter.report(&Event::Log {
+            host: host.clone(),
+            component: component.clone(),
+            level: format!("{level:?}").to_lowercase(),
+            message: message.to_string(),
+        })
+    })
+}
+
 /// Deploys an environment: load, configure, then verify and update every
 /// root in dependency order. Returns the summary, which counts every
 /// failure; the run succeeded only when [`Summary::success`] says so.
 ///
 /// Errors mean the deployment could not start (bad environment, missing or
-/// incompatible components); nothing was changed then.
+/// incompatible components, a held deploy lock); nothing was changed then.
+/// An environment with `connect_method = ssh` needs a [`target::Connect`]:
+/// see [`deploy_with`].
 pub fn deploy(
     options: &DeployOptions,
     reporter: Arc<dyn Reporter>,
+) -> Result<Summary, EngineError> {
+    deploy_with(
+        options,
+        reporter,
+        Err("this program cannot connect to hosts"),
+    )
+}
+
+/// [`deploy`], with `remote` opening the targets of a `connect_method =
+/// ssh` environment (the CLI passes berth-remote's SSH connector), or
+/// saying why there is none.
+pub fn deploy_with(
+    options: &DeployOptions,
+    reporter: Arc<dyn Reporter>,
+    remote: Result<&dyn target::Connect, &str>,
 ) -> Result<Summary, EngineError> {
     let start = Instant::now();
     let repo = repo::Repository::open(&options.repo)?;
@@ -296,25 +333,172 @@ pub fn deploy(
             .collect(),
     });
     let loaded = load_packages(options, repo, environment, reporter.as_ref())?;
-    let mut plan = plan(&loaded, reporter.clone())?;
+    let remote_method = loaded.environment.connect_method == berth_config::ConnectMethod::Ssh;
+    let remote = match (remote_method, remote) {
+        (true, Ok(remote)) => Some(remote),
+        (true, Err(why)) => {
+            return Err(EngineError::Remote(format!(
+                "environment `{}` deploys over ssh: {why}",
+                loaded.environment.name
+            )));
+        }
+        (false, _) => None,
+    };
+    let plan = plan(&loaded, reporter.clone())?;
+    let (scheduled, mut shipments) = schedule(&loaded, &plan, remote.is_some())?;
+    for shipment in shipments.values_mut() {
+        shipment.lock = (!options.predict).then(|| target::LockRequest {
+            owner: lock::owner_here(),
+            command: options.command.clone(),
+            break_lock: options.break_lock,
+        });
+    }
+    // A local deploy locks its target directory here; a remote host's
+    // agent locks the host's.
+    let local_lock = match (remote.is_some(), options.predict) {
+        (false, false) => Some(lock::DeployLock::acquire(
+            &loaded.environment.target_directory,
+            lock::Holder::here(&lock::owner_here(), &options.command),
+            options.break_lock,
+        )?),
+        _ => None,
+    };
+    let local = target::LocalConnect {
+        packages: &loaded.packages,
+    };
+    let connect: &dyn target::Connect = remote.unwrap_or(&local);
     let mut summary = Summary {
         environment: loaded.environment.name.clone(),
         predict: options.predict,
         ..Summary::default()
     };
     deploy::run(
-        &mut plan,
+        &scheduled,
+        &plan.after,
         deploy::WalkOptions {
             predict: options.predict,
             timeout: loaded.environment.timeout,
             jobs: options.jobs.or(loaded.environment.jobs).unwrap_or(4),
         },
-        reporter.as_ref(),
+        options.runtime.memory_limit,
+        connect,
+        &shipments,
+        &reporter,
         &mut summary,
+        &options.interrupt,
     );
+    if let Some(lock) = local_lock {
+        lock.release()?;
+    }
     summary.millis = start.elapsed().as_secs_f64() * 1000.0;
     reporter.report(&Event::Summary(summary.clone()));
     Ok(summary)
+}
+
+/// Every root of the plan as its host receives it, and per host what a
+/// remote target needs shipped (`remote`): package files and defdir files
+/// by sha256, its target directory and how to lock it.
+fn schedule(
+    loaded: &Loaded,
+    plan: &Plan,
+    remote: bool,
+) -> Result<(Vec<deploy::Scheduled>, BTreeMap<String, target::Shipment>), EngineError> {
+    let mut shipments: BTreeMap<String, target::Shipment> = BTreeMap::new();
+    let mut manifests: BTreeMap<PathBuf, Vec<target::DefdirFile>> = BTreeMap::new();
+    let mut out = Vec::with_capacity(plan.roots.len());
+    for c in &plan.roots {
+        let root = &c.root;
+        let package = &loaded.packages[root.package];
+        let (available, environment) = match &c.instance {
+            Some(i) => {
+                let model = i.model();
+                // Only the values this root's requires asked for.
+                let keys: Vec<&str> = model.required.iter().map(|r| r.key.as_str()).collect();
+                let available = model
+                    .available
+                    .iter()
+                    .filter(|p| keys.contains(&p.key.as_str()))
+                    .map(|p| target::Provided {
+                        key: p.key.clone(),
+                        host: p.host.clone(),
+                        component: p.component.clone(),
+                        value: p.value.clone(),
+                    })
+                    .collect();
+                (available, (&model.environment).into())
+            }
+            None => (
+                Vec::new(),
+                (&model::environment_info(&loaded.environment)).into(),
+            ),
+        };
+        let defdir_files = match remote {
+            false => None,
+            true => {
+                if !manifests.contains_key(&root.defdir) {
+                    let files = target::defdir_files(&root.defdir)?;
+                    manifests.insert(root.defdir.clone(), files);
+                }
+                let shipment = shipments.entry(root.host.name.clone()).or_default();
+                shipment
+                    .blobs
+                    .insert(package.sha256.clone(), package.path.clone());
+                let files = manifests.get(&root.defdir).cloned().unwrap_or_default();
+                for f in &files {
+                    shipment
+                        .blobs
+                        .insert(f.sha256.clone(), root.defdir.join(&f.path));
+                }
+                Some(files)
+            }
+        };
+        out.push(deploy::Scheduled {
+            plan: target::RootPlan {
+                host: (&root.host).into(),
+                environment,
+                component: root.component.clone(),
+                package: package.sha256.clone(),
+                attributes: root
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            target::Attribute {
+                                json: v.json.clone(),
+                                secret: matches!(v.source, model::ValueSource::Secrets(_)),
+                            },
+                        )
+                    })
+                    .collect(),
+                features: root.features.clone(),
+                grants: root
+                    .grants
+                    .iter()
+                    .map(|g| {
+                        let access = match g.access {
+                            berth_sandbox::Access::Read => "ro",
+                            berth_sandbox::Access::ReadWrite => "rw",
+                        };
+                        (g.path.clone(), access.to_string())
+                    })
+                    .collect(),
+                commands: root.commands.clone(),
+                workdir: root.workdir.clone(),
+                defdir: root.defdir.clone(),
+                defdir_files,
+                available,
+                resolved: plan.resolved.clone(),
+                steps: target::steps_hash(&c.steps),
+                after: Vec::new(),
+            },
+            failed: c.failed.clone(),
+        });
+    }
+    for shipment in shipments.values_mut() {
+        shipment.target_directory = loaded.environment.target_directory.clone();
+    }
+    Ok((out, shipments))
 }
 
 /// Finds the deployment repository: `start` or its nearest ancestor with an

@@ -17,6 +17,7 @@ pub struct Flags {
     pub platform: Option<String>,
     /// `--identity` files.
     pub identities: Vec<PathBuf>,
+    pub break_lock: bool,
 }
 
 pub fn run(repo: PathBuf, environment: &str, flags: Flags) -> anyhow::Result<ExitCode> {
@@ -26,8 +27,26 @@ pub fn run(repo: PathBuf, environment: &str, flags: Flags) -> anyhow::Result<Exi
     options.jobs = flags.jobs;
     options.platform = flags.platform;
     options.identities = IdentitySources::from_env(flags.identities);
+    options.break_lock = flags.break_lock;
+    options.command = std::env::args().collect::<Vec<_>>().join(" ");
+    // The first Ctrl-C stops the deploy cleanly (no further step starts,
+    // agents release their locks); a second one exits at once.
+    let interrupt = options.interrupt.clone();
+    let _ = ctrlc::set_handler(move || {
+        if interrupt.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
     let reporter = report::reporter(flags.format, flags.debug);
-    match berth_engine::deploy(&options, reporter.clone()) {
+    // Connecting needs the agent binary only for an ssh environment; the
+    // engine says so when one needs it and it is missing.
+    let remote = berth_remote::ssh::SshOptions::for_environment(&options.repo, environment)
+        .and_then(berth_remote::ssh::SshConnect::new);
+    let result = match &remote {
+        Ok(remote) => berth_engine::deploy_with(&options, reporter.clone(), Ok(remote)),
+        Err(why) => berth_engine::deploy_with(&options, reporter.clone(), Err(why)),
+    };
+    match result {
         Ok(summary) if summary.success() => Ok(ExitCode::SUCCESS),
         Ok(_) => Ok(ExitCode::from(1)),
         Err(error) if flags.format == Format::Json => {
