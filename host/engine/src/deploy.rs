@@ -196,7 +196,7 @@ pub fn run<'c>(
                             None,
                             TargetFault {
                                 message,
-                                partial: BatchResult::default(),
+                                partial: Box::default(),
                             },
                         )),
                         Ok(mut target) => match target.deploy(&request, &reporter, interrupt) {
@@ -221,7 +221,7 @@ pub fn run<'c>(
                     if let Some(target) = target {
                         target.finish(reporter.as_ref());
                     }
-                    (fault.partial, HostSlot::Lost(fault.message))
+                    (*fault.partial, HostSlot::Lost(fault.message))
                 }
             };
             hosts.insert(host, slot);

@@ -71,7 +71,7 @@ pub enum EngineError {
     Remote(String),
     /// The deploy lock of the target directory is held, or stale.
     #[error(transparent)]
-    Lock(#[from] crate::lock::LockError),
+    Lock(Box<crate::lock::LockError>),
     /// Building components from source failed.
     #[error("building components failed: {0}")]
     Build(String),
@@ -128,4 +128,10 @@ fn render_problems(problems: &[Problem]) -> String {
 fn split_origin(origin: &str) -> Option<(&str, usize)> {
     let (file, line) = origin.rsplit_once(':')?;
     Some((file, line.parse().ok()?))
+}
+
+impl From<crate::lock::LockError> for EngineError {
+    fn from(e: crate::lock::LockError) -> Self {
+        Self::Lock(Box::new(e))
+    }
 }

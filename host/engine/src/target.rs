@@ -232,7 +232,7 @@ pub struct TargetFault {
     pub message: String,
     /// What the target reported before it failed (possibly fewer roots than
     /// the request had).
-    pub partial: BatchResult,
+    pub partial: Box<BatchResult>,
 }
 
 /// One host's target for the whole run.

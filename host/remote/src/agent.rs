@@ -89,15 +89,10 @@ pub fn serve(
     {
         let cancel = cancel.clone();
         std::thread::spawn(move || {
-            loop {
-                match protocol::read::<ToAgent>(&mut input) {
-                    Ok(Some(ToAgent::Deploy(request))) => {
-                        if requests.send(request).is_err() {
-                            break;
-                        }
-                    }
-                    // Bye, the end of stdin, or garbage: no more work.
-                    _ => break,
+            // Bye, the end of stdin, or garbage: no more work.
+            while let Ok(Some(ToAgent::Deploy(request))) = protocol::read::<ToAgent>(&mut input) {
+                if requests.send(request).is_err() {
+                    break;
                 }
             }
             cancel.store(true, Ordering::Relaxed);

@@ -527,7 +527,7 @@ impl Target for SshTarget {
         let Some(connection) = self.connection.as_mut() else {
             return Err(TargetFault {
                 message: format!("host `{host}`: the connection is closed"),
-                partial: BatchResult::default(),
+                partial: Box::default(),
             });
         };
         let runtime = self.runtime.clone();
@@ -535,7 +535,7 @@ impl Target for SshTarget {
             let mut tally = Tally::default();
             let fault = |tally: Tally, what: String| TargetFault {
                 message: format!("host `{host}`: {what}{}", tally.where_()),
-                partial: tally.result,
+                partial: Box::new(tally.result),
             };
             if let Err(e) = send(&mut connection.stdin, &ToAgent::Deploy(request.clone())).await {
                 return Err(fault(tally, format!("the connection was lost ({e})")));
