@@ -47,7 +47,7 @@ mod stale;
 mod toolchain;
 mod wasm;
 
-pub use cargo::{Built, build_workspace, write_if_changed};
+pub use cargo::{Built, build_members, build_workspace, write_if_changed};
 pub use error::BuildError;
 pub use package::{
     AttributeMetadata, Contents, FILES_SECTION, Metadata, NeedsMetadata, PACKAGE_SECTION,
@@ -55,10 +55,10 @@ pub use package::{
     package_files, read_files, read_package, source_digest,
 };
 pub use python::{
-    COMPONENTIZE_PY_VERSION, PYTHON_API_VERSION, PYTHON_ENTRY, build_python,
+    COMPONENTIZE_PY_VERSION, PYTHON_API_VERSION, PYTHON_ENTRY, berth_venv, build_python,
     detect_componentize_py, is_python_package, python_install_hint, python_stale, with_api_version,
 };
-pub use stale::stale;
+pub use stale::{record as record_sources, sources_digest, stale};
 pub use toolchain::{Toolchain, detect, install_hint};
 pub use wasm::{
     api_version, append_custom_section, componentize, custom_section, is_component,

@@ -120,9 +120,6 @@ pub fn load_packages(
     environment: berth_config::Environment,
     reporter: &dyn Reporter,
 ) -> Result<Loaded, EngineError> {
-    if options.build {
-        repo.build_stale(reporter)?;
-    }
     let components = repo.packages()?;
     let pinned = pins::pinned(&repo, &options.repo)?;
     for p in &pinned {
@@ -137,6 +134,25 @@ pub fn load_packages(
             }
             .into());
         }
+    }
+    // Only what the environment uses is built and loaded.
+    let available: Vec<&str> = components
+        .iter()
+        .map(|d| d.name.as_str())
+        .chain(pinned.iter().map(|p| p.pin.name.as_str()))
+        .collect();
+    let used = repo::used_names(&environment, &available);
+    let is_used = |name: &str| used.as_ref().is_none_or(|u| u.contains(name));
+    let components: Vec<_> = components
+        .into_iter()
+        .filter(|d| is_used(&d.name))
+        .collect();
+    let pinned: Vec<_> = pinned
+        .into_iter()
+        .filter(|p| is_used(&p.pin.name))
+        .collect();
+    if options.build {
+        repo.build_stale(&components, reporter)?;
     }
     let runtime = Runtime::new(options.runtime.clone())?;
     let mut packages = Vec::with_capacity(components.len() + pinned.len());
@@ -295,8 +311,20 @@ pub fn deploy(
             .map(|h| h.name.clone())
             .collect(),
     });
+    // Each phase is an event for the reporter and a span for `-d` traces.
+    let phase = |name: &'static str| {
+        reporter.report(&Event::Phase {
+            name: name.to_owned(),
+        });
+        tracing::info_span!("phase", name).entered()
+    };
+    let span = phase("loading");
     let loaded = load_packages(options, repo, environment, reporter.as_ref())?;
+    drop(span);
+    let span = phase("configuring");
     let mut plan = plan(&loaded, reporter.clone())?;
+    drop(span);
+    let _span = phase("deploying");
     let mut summary = Summary {
         environment: loaded.environment.name.clone(),
         predict: options.predict,

@@ -54,7 +54,7 @@ pub fn package(
 ) -> Result<Packaged, EngineError> {
     let dir = find(repo, name)?;
     if build {
-        repo.build_stale(reporter)?;
+        repo.build_stale(std::slice::from_ref(&dir), reporter)?;
     }
     let component = std::fs::read(&dir.wasm).map_err(|e| EngineError::Io {
         path: dir.wasm.clone(),

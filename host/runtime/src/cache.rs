@@ -48,7 +48,9 @@ impl Cache {
     /// The compiled component for `sha256`, when the cache holds a usable one.
     pub(crate) fn cached(&self, engine: &Engine, sha256: &str) -> Option<Component> {
         let entry = self.entry(sha256)?;
-        deserialize(engine, &entry).ok()
+        let component = deserialize(engine, &entry).ok()?;
+        crate::evict::touch(&entry);
+        Some(component)
     }
 
     /// The digest and API version recorded for `path`, if the file is still
@@ -96,13 +98,17 @@ impl Cache {
             && entry.exists()
             && let Ok(component) = deserialize(engine, entry)
         {
+            crate::evict::touch(entry);
             return Ok((component, CacheOutcome::Hit));
         }
         let component = Component::new(engine, bytes)?;
         if let Some(entry) = &entry {
             // A cache that cannot be written only costs time on the next run.
-            if let Err(e) = store(entry, &component.serialize()?) {
-                tracing::warn!(path = %entry.display(), error = %e, "cannot write the component cache");
+            match store(entry, &component.serialize()?) {
+                Ok(()) => crate::evict::after_store(entry),
+                Err(e) => {
+                    tracing::warn!(path = %entry.display(), error = %e, "cannot write the component cache")
+                }
             }
         }
         Ok((component, CacheOutcome::Compiled))

@@ -31,6 +31,7 @@
 
 mod cache;
 mod error;
+pub mod evict;
 mod host;
 mod instance;
 mod version;
