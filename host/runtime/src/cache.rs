@@ -12,13 +12,17 @@
 //! once from the system's random source, mode 0600). The folders are made
 //! mode 0700, and a cache folder or key that someone else can write is not
 //! used at all. An entry whose MAC does not match is compiled again and
-//! replaced, with a warning; the bytes that were checked are the bytes that
-//! are deserialized, so nothing can change between the check and the load.
+//! replaced, with a warning. The first load reads and checks the bytes it
+//! deserializes; it then records the entry's file identity (size, inode,
+//! mtime, ctime) under a second MAC, and later loads of that same file map
+//! it without hashing it again. A write to the entry changes its ctime, so
+//! tampering at rest is caught either way; the folder is private to this
+//! user, who alone could change a mapped entry while berth runs.
 
 use hmac::Mac as _;
 use sha2::Digest as _;
 use std::hash::{Hash, Hasher};
-use std::io::Write;
+use std::io::{Read as _, Write};
 use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -87,13 +91,35 @@ impl Cache {
         Some(entry.parent()?.join("macs").join(format!("{name}.mac")))
     }
 
-    /// The entry's bytes, when its MAC matches; a mismatch is warned about.
-    fn verified(&self, entry: &Path) -> Option<Vec<u8>> {
+    /// The MAC that records `identity` as the identity of entry `name`
+    /// when its content was last checked.
+    fn identity_mac(&self, name: &str, identity: &str) -> Option<HmacSha256> {
+        self.mac(&format!("{name} identity"), identity.as_bytes())
+    }
+
+    /// The entry, when its MAC matches; a mismatch is warned about.
+    ///
+    /// Hashing a 35 MB compiled Python runtime on every load would cost more
+    /// than the rest of a converged deploy, so the `.mac` file also records
+    /// the entry's identity (size, inode, mtime and ctime) under a second
+    /// MAC once its content was checked. An entry with that identity is
+    /// mapped without reading it: any write changes its ctime, and without
+    /// the key nobody can record another identity.
+    fn verified(&self, entry: &Path) -> Option<Verified> {
         let name = entry.file_name()?.to_str()?;
-        let bytes = std::fs::read(entry).ok()?;
-        let stored = std::fs::read_to_string(Self::mac_path(entry)?)
-            .ok()
-            .and_then(|t| hex::decode(t.trim()).ok());
+        let file = std::fs::File::open(entry).ok()?;
+        let identity = identity_of(&file.metadata().ok()?);
+        let mac_path = Self::mac_path(entry)?;
+        let text = std::fs::read_to_string(&mac_path).unwrap_or_default();
+        let mut lines = text.lines().map(|l| hex::decode(l.trim()).ok());
+        let (stored, seen) = (lines.next().flatten(), lines.next().flatten());
+        if let (Some(seen), Some(mac)) = (&seen, self.identity_mac(name, &identity))
+            && mac.verify_slice(seen).is_ok()
+        {
+            return Some(Verified::File(file));
+        }
+        let mut bytes = Vec::new();
+        (&file).read_to_end(&mut bytes).ok()?;
         let ok = match (&stored, self.mac(name, &bytes)) {
             (Some(stored), Some(mac)) => mac.verify_slice(stored).is_ok(),
             _ => false,
@@ -103,7 +129,32 @@ impl Cache {
                 "the compiled component in the cache does not match its checksum; compiling it again");
             return None;
         }
-        Some(bytes)
+        // Checked: the next load of this very file maps it unread. A record
+        // that cannot be written only costs a hash next time.
+        if let Some(stored) = stored {
+            let _ = self.store_mac(&mac_path, name, &stored, &identity);
+        }
+        Some(Verified::Bytes(bytes))
+    }
+
+    /// Writes the `.mac` file of entry `name`: its content MAC, then the
+    /// MAC of the identity it had when that was checked.
+    fn store_mac(
+        &self,
+        mac_path: &Path,
+        name: &str,
+        content_mac: &[u8],
+        identity: &str,
+    ) -> std::io::Result<()> {
+        let Some(seen) = self.identity_mac(name, identity) else {
+            return Ok(());
+        };
+        let text = format!(
+            "{}\n{}\n",
+            hex::encode(content_mac),
+            hex::encode(seen.finalize().into_bytes())
+        );
+        store(mac_path, text.as_bytes())
     }
 
     /// Stores an entry and then its MAC.
@@ -118,10 +169,8 @@ impl Cache {
             return Ok(());
         };
         store(entry, bytes)?;
-        store(
-            &mac_path,
-            hex::encode(mac.finalize().into_bytes()).as_bytes(),
-        )
+        let identity = identity_of(&std::fs::metadata(entry)?);
+        self.store_mac(&mac_path, name, &mac.finalize().into_bytes(), &identity)
     }
 
     fn entry(&self, sha256: &str) -> Option<PathBuf> {
@@ -132,8 +181,7 @@ impl Cache {
     /// The compiled component for `sha256`, when the cache holds a usable one.
     pub(crate) fn cached(&self, engine: &Engine, sha256: &str) -> Option<Component> {
         let entry = self.entry(sha256)?;
-        let bytes = self.verified(&entry)?;
-        deserialize(engine, &bytes).ok()
+        deserialize(engine, self.verified(&entry)?).ok()
     }
 
     /// The digest and API version recorded for `path`, if the file is still
@@ -193,7 +241,7 @@ impl Cache {
         if let Some(entry) = &entry
             && entry.exists()
             && let Some(cached) = self.verified(entry)
-            && let Ok(component) = deserialize(engine, &cached)
+            && let Ok(component) = deserialize(engine, cached)
         {
             return Ok((component, CacheOutcome::Hit));
         }
@@ -215,28 +263,52 @@ pub(crate) struct Digest {
     pub(crate) api_version: String,
 }
 
-/// Size, modification time (ns) and inode: what changes when a file is
-/// rewritten or replaced.
+/// What changes when a file is rewritten or replaced: size, modification
+/// and change time (ns), inode. The change time cannot be set back, so a
+/// write that restores the modification time still shows.
 fn file_identity(path: &Path) -> Option<String> {
+    Some(identity_of(&std::fs::metadata(path).ok()?))
+}
+
+fn identity_of(meta: &std::fs::Metadata) -> String {
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).ok()?;
-    Some(format!(
-        "{}:{}.{}:{}",
+    format!(
+        "{}:{}.{}:{}.{}:{}",
         meta.len(),
         meta.mtime(),
         meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec(),
         meta.ino()
-    ))
+    )
+}
+
+/// A cache entry whose MAC matched: its bytes as read and hashed, or the
+/// open file whose recorded identity matched.
+enum Verified {
+    Bytes(Vec<u8>),
+    File(std::fs::File),
 }
 
 #[allow(unsafe_code)]
-fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
-    // SAFETY: wasmtime requires that the bytes hold code it serialized
-    // itself. They were read once and their MAC checked against the key of
-    // this cache, which only berth (as this user) can read and write: they
-    // are bytes a `store_entry` of this cache wrote, under a name that
-    // includes the engine compatibility hash.
-    unsafe { Component::deserialize(engine, bytes) }
+fn deserialize(engine: &Engine, entry: Verified) -> wasmtime::Result<Component> {
+    match entry {
+        // SAFETY: wasmtime requires that the bytes hold code it serialized
+        // itself. They were read once and their MAC checked against the key
+        // of this cache, which only berth (as this user) can read and write:
+        // they are bytes a `store_entry` of this cache wrote, under a name
+        // that includes the engine compatibility hash.
+        Verified::Bytes(bytes) => unsafe { Component::deserialize(engine, bytes) },
+        // SAFETY: as above, for the file whose identity was recorded under
+        // the key when its bytes were checked. The path under /proc names
+        // the open file itself, so a file renamed over the entry since is
+        // not the one mapped.
+        Verified::File(file) => {
+            use std::os::fd::AsRawFd as _;
+            let path = format!("/proc/self/fd/{}", file.as_raw_fd());
+            unsafe { Component::deserialize_file(engine, path) }
+        }
+    }
 }
 
 /// Reads the cache's key, or creates it; refuses a cache folder, a `macs/`

@@ -581,6 +581,15 @@ fn a_tampered_or_swapped_cache_entry_is_compiled_again_never_run() {
     assert_eq!(again.description.roots[0].name, "probe");
     assert_eq!(load(PROBE).cache, CacheOutcome::Hit);
 
+    // A checked entry is mapped unread while its identity holds: a write
+    // that keeps its size, inode and mtime still changes its ctime.
+    assert_eq!(load(PROBE).cache, CacheOutcome::Hit);
+    super::packages::tamper_keeping_identity(&probe_entry);
+    let kept = load(PROBE);
+    assert_eq!(kept.cache, CacheOutcome::Compiled);
+    assert_eq!(kept.description.roots[0].name, "probe");
+    assert_eq!(load(PROBE).cache, CacheOutcome::Hit);
+
     // A valid entry of another component put in its place: its MAC names
     // the other entry, so it is not taken either.
     let mac = |entry: &Path| {
