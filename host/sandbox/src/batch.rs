@@ -19,7 +19,7 @@ use std::sync::Arc;
 use cap_std::fs::{Dir, OpenOptions};
 
 use crate::error::FsError;
-use crate::fs::{Resolved, Sandbox, WRITE, map_io, temp_name, write_temp};
+use crate::fs::{Resolved, Sandbox, WRITE, map_io, write_temp};
 
 /// What [`Sandbox::commit`] made durable.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -116,10 +116,7 @@ impl Sandbox {
         content: &[u8],
         mode: Option<u32>,
     ) -> Result<(), FsError> {
-        let target = self.write_target(path, mode)?;
-        if self.batch().is_staged(&target.host) {
-            self.commit()?;
-        }
+        let target = self.prepare_write(path, mode)?;
         let known = self.batch().dir(&target.parent_host);
         let parent = match known {
             Some(dir) => dir,
@@ -133,11 +130,7 @@ impl Sandbox {
                 dir
             }
         };
-        let temp = temp_name(&target.name);
-        if let Err(e) = write_temp(&parent, &temp, content, &target) {
-            let _ = parent.remove_file(&temp);
-            return Err(map_io(e, WRITE, &target.host));
-        }
+        let temp = write_temp(&parent, content, &target, |_, _| Ok(()))?;
         let mut batch = self.batch();
         batch.paths.insert(target.host.clone());
         batch.staged.push(Staged {

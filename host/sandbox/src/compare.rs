@@ -94,18 +94,7 @@ impl Sandbox {
         let size = meta.len();
         let keep_current = size <= keep as u64;
         if size != wanted.len() as u64 {
-            let current = if keep_current {
-                let mut all = Vec::new();
-                read_rest(&mut file, &mut all, size).map_err(fail)?;
-                Some(all)
-            } else {
-                None
-            };
-            return Ok(Comparison::Differs {
-                mode,
-                size,
-                current,
-            });
+            return differs(&mut file, mode, size, keep_current, &[]).map_err(fail);
         }
         // Same size: read up to the size fstat gave, chunk by chunk, and
         // stop at the first difference. No read past the end.
@@ -121,20 +110,8 @@ impl Sandbox {
             };
             if n == 0 || buf[..n] != wanted[at..at + n] {
                 // Shrunk meanwhile, or a difference: keep what was read.
-                let current = if keep_current {
-                    let mut all = Vec::with_capacity(size as usize);
-                    all.extend_from_slice(&wanted[..at]);
-                    all.extend_from_slice(&buf[..n]);
-                    read_rest(&mut file, &mut all, size).map_err(fail)?;
-                    Some(all)
-                } else {
-                    None
-                };
-                return Ok(Comparison::Differs {
-                    mode,
-                    size,
-                    current,
-                });
+                let read = [&wanted[..at], &buf[..n]];
+                return differs(&mut file, mode, size, keep_current, &read).map_err(fail);
             }
             at += n;
         }
@@ -144,6 +121,33 @@ impl Sandbox {
 
 /// Reads on into `all` up to `size` bytes in total (the size fstat gave),
 /// or to the end when the file shrank: no size query, no read past it.
+/// A file that differs from what is wanted. With `keep`, its whole content
+/// comes along for a diff: `read` is what was already read of it, in order,
+/// and the rest is read up to `size`.
+fn differs(
+    file: &mut cap_std::fs::File,
+    mode: u32,
+    size: u64,
+    keep: bool,
+    read: &[&[u8]],
+) -> io::Result<Comparison> {
+    let current = if keep {
+        let mut all = Vec::with_capacity(size as usize);
+        for part in read {
+            all.extend_from_slice(part);
+        }
+        read_rest(file, &mut all, size)?;
+        Some(all)
+    } else {
+        None
+    };
+    Ok(Comparison::Differs {
+        mode,
+        size,
+        current,
+    })
+}
+
 fn read_rest(file: &mut cap_std::fs::File, all: &mut Vec<u8>, size: u64) -> io::Result<()> {
     let mut at = all.len();
     all.resize(size as usize, 0);

@@ -430,23 +430,29 @@ impl Sandbox {
         content: &[u8],
         mode: Option<u32>,
     ) -> Result<(), FsError> {
+        let target = self.prepare_write(path, mode)?;
+        let parent = target.open_parent()?;
+        write_temp(&parent, content, &target, |file, temp| {
+            file.sync_all()?;
+            parent.rename(temp, &parent, &target.name)
+        })?;
+        self.batch()
+            .sync_later(target.parent_host, Arc::new(parent));
+        Ok(())
+    }
+
+    /// [`Sandbox::write_target`], after committing a staged write of the
+    /// same file, so that the older content cannot land over the newer.
+    pub(crate) fn prepare_write(
+        &self,
+        path: &str,
+        mode: Option<u32>,
+    ) -> Result<WriteTarget<'_>, FsError> {
         let target = self.write_target(path, mode)?;
         if self.batch().is_staged(&target.host) {
             self.commit()?;
         }
-        let parent = target.open_parent()?;
-        let temp = temp_name(&target.name);
-        let result = write_temp(&parent, &temp, content, &target).and_then(|file| {
-            file.sync_all()?;
-            parent.rename(&temp, &parent, &target.name)
-        });
-        if let Err(e) = result {
-            let _ = parent.remove_file(&temp);
-            return Err(map_io(e, WRITE, &target.host));
-        }
-        self.batch()
-            .sync_later(target.parent_host, Arc::new(parent));
-        Ok(())
+        Ok(target)
     }
 
     /// Resolves where a write of `path` goes: the directory, the name (a
@@ -1080,9 +1086,28 @@ pub(crate) fn temp_name(name: &std::ffi::OsStr) -> String {
     )
 }
 
-/// Creates `temp` in `parent` with `content` and the target's mode and
-/// owner; the caller syncs and renames it.
+/// Creates a temporary file for the target in `parent` with `content` and
+/// the target's mode and owner, and hands it with its name to `finish` (to
+/// sync and rename it, or to stage it). On any error the temporary file is
+/// removed. Returns its name.
 pub(crate) fn write_temp(
+    parent: &Dir,
+    content: &[u8],
+    target: &WriteTarget<'_>,
+    finish: impl FnOnce(cap_std::fs::File, &str) -> io::Result<()>,
+) -> Result<String, FsError> {
+    let temp = temp_name(&target.name);
+    let result = create_temp(parent, &temp, content, target).and_then(|file| finish(file, &temp));
+    match result {
+        Ok(()) => Ok(temp),
+        Err(e) => {
+            let _ = parent.remove_file(&temp);
+            Err(map_io(e, WRITE, &target.host))
+        }
+    }
+}
+
+fn create_temp(
     parent: &Dir,
     temp: &str,
     content: &[u8],
