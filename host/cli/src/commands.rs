@@ -1,5 +1,6 @@
 //! One module per subcommand, each with a thin `run`.
 
+mod agent;
 mod build;
 mod check;
 mod deploy;
@@ -24,6 +25,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             debug,
             jobs,
             platform,
+            break_lock,
         } => deploy::run(
             repository(cli.repo)?,
             &load.environment,
@@ -35,8 +37,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 jobs: jobs.map(usize::from),
                 platform,
                 identities: load.identities.identity,
+                break_lock,
             },
         ),
+        Command::Agent => agent::run(),
         Command::Check {
             load,
             format,
