@@ -16,12 +16,24 @@ use std::process::ExitCode;
 /// Runs the command line and returns the process exit status.
 pub fn run() -> ExitCode {
     let args = cli::Cli::parse();
-    // berth's own diagnostics (not deployment output) go to stderr; set
-    // `BERTH_LOG=debug` (any tracing filter) to see more.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    report::configure(report::Output {
+        color: args.color,
+        quiet: args.quiet,
+    });
+    // berth's own diagnostics (not deployment output) go to stderr:
+    // `BERTH_LOG` takes any tracing filter; `-d` shows berth's debug spans
+    // (every phase, guest call and host call, with its duration when it
+    // closes); else warnings only. docs/cli.md lists the span names.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if debug_requested(&args.command) {
+            DEBUG_FILTER
+        } else {
+            "warn"
+        })
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .with_writer(std::io::stderr)
         .without_time()
         .init();
@@ -32,4 +44,19 @@ pub fn run() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// What `-d` traces: berth's own crates at debug level, nothing of
+/// wasmtime's or cranelift's.
+const DEBUG_FILTER: &str = "warn,berth=debug,berth_engine=debug,berth_runtime=debug,\
+    berth_build=debug,berth_sandbox=debug,berth_resources=debug,berth_config=debug";
+
+fn debug_requested(command: &cli::Command) -> bool {
+    use cli::Command;
+    matches!(
+        command,
+        Command::Deploy { debug: true, .. }
+            | Command::Check { debug: true, .. }
+            | Command::Build { debug: true }
+    )
 }

@@ -6,6 +6,11 @@
 use berth_tests::{CHECKSUMS, HELLO, MOTD, SECRETIVE, SPIN, TestRepo};
 use std::process::{Command, Output};
 
+#[path = "cli/docs.rs"]
+mod docs;
+#[path = "cli/firsthour.rs"]
+mod firsthour;
+
 fn berth(repo: &TestRepo, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(args)
@@ -53,7 +58,8 @@ fn deploy_then_a_converged_run_reports_zero_changed() {
     );
     assert!(out.starts_with("deploying local (1 host)\n"), "{out}");
     assert!(
-        out.contains("  localhost/motd\n    changed message of the day (new file)"),
+        out.contains("  localhost/motd 1 changed (")
+            && out.contains(")\n    changed message of the day (new file)"),
         "{out}"
     );
     assert!(out.contains("+++ "), "a new file shows its diff: {out}");
@@ -225,7 +231,7 @@ fn berth_finds_the_repository_from_a_subfolder() {
 
     let again = berth(&repo, &["deploy", "local"]);
     let out = text(&again.stdout);
-    assert!(out.contains("  localhost/motd up to date\n"), "{out}");
+    assert!(out.contains("  localhost/motd up to date ("), "{out}");
 }
 
 /// The examples with an override of `greeting` on line 7 and a feature.
@@ -299,11 +305,15 @@ fn check_reports_every_problem_with_file_and_line_and_exits_2() {
         "{err}"
     );
     assert!(
-        err.contains("environments/local/environment.cfg:5: component `motd` has no attribute `greting`\n  did you mean `greeting`?"),
+        err.contains("environments/local/environment.cfg:5: component `motd` has no attribute `greting`\n    |\n  5 | greting = Hi\n    | ^^^^^^^\n  did you mean `greeting`?"),
         "{err}"
     );
     assert!(
         err.contains("environments/local/environment.cfg:6: attribute `port` of component `motd` is declared int: expected an integer"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\n  6 | port = many\n    |        ^^^^\n"),
         "{err}"
     );
     assert!(err.contains("[grants:checksums]"), "{err}");

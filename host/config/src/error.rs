@@ -120,6 +120,11 @@ impl fmt::Display for ConfigError {
             _ => {}
         }
         f.write_str(&self.message)?;
+        if let (Some(file), Some(line)) = (&self.file, self.line)
+            && let Some(snippet) = snippet(file, line, &self.message)
+        {
+            write!(f, "\n{snippet}")?;
+        }
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
         }
@@ -129,14 +134,109 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// "did you mean `x`?" for a suggestion, if there is one.
-pub(crate) fn did_you_mean_hint(suggestion: Option<&str>) -> Option<String> {
-    suggestion.map(|s| format!("did you mean `{s}`?"))
+/// The offending line of `file`, read when the error is shown, with carets
+/// under what the message is about (see `underline`). `None` for a
+/// file that cannot be read, is encrypted (`.age`: its plaintext is never
+/// on disk, and its ciphertext says nothing) or has no such line.
+pub fn snippet(file: &Path, line: usize, message: &str) -> Option<String> {
+    if file.extension().is_some_and(|x| x == "age") {
+        return None;
+    }
+    let text = std::fs::read_to_string(file).ok()?;
+    let source = text.lines().nth(line.checked_sub(1)?)?.trim_end();
+    if source.trim().is_empty() {
+        return None;
+    }
+    let (start, len) = underline(source, message);
+    let number = line.to_string();
+    let pad = " ".repeat(number.len());
+    let width = |s: &str| s.chars().count();
+    Some(format!(
+        "  {pad} |\n  {number} | {source}\n  {pad} | {}{}",
+        " ".repeat(width(&source[..start])),
+        "^".repeat(width(&source[start..start + len]).max(1))
+    ))
+}
+
+/// The byte range of `source` to underline for `message`: a name the
+/// message quotes that stands in the value; the key when the message is
+/// about the key (unknown, misspelt); else the value after `=`; else the
+/// whole line.
+fn underline(source: &str, message: &str) -> (usize, usize) {
+    let found: Vec<(usize, usize)> = message
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|name| !name.trim().is_empty())
+        .filter_map(|name| Some((source.find(name)?, name.len())))
+        .collect();
+    let eq = source.find('=');
+    if let Some(in_value) = found
+        .iter()
+        .filter(|(at, len)| eq.is_some_and(|eq| at + len > eq))
+        .max()
+    {
+        return *in_value;
+    }
+    let about_the_key = ["unknown", "has no", "is not a", "did you mean"]
+        .iter()
+        .any(|w| message.contains(w));
+    if about_the_key && let Some(key) = found.iter().max() {
+        return *key;
+    }
+    if let Some(eq) = eq {
+        let value = source[eq + 1..].trim();
+        if !value.is_empty()
+            && let Some(at) = source[eq + 1..].find(value)
+        {
+            return (eq + 1 + at, value.len());
+        }
+    }
+    if let Some(name) = found.iter().max() {
+        return *name;
+    }
+    let at = source.len() - source.trim_start().len();
+    (at, source.len() - at)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_offending_line_is_shown_with_a_caret_under_the_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("environment.cfg");
+        std::fs::write(&file, "[environment]\ntimout = 30\njobs = many\n").unwrap();
+        let e = ConfigError::at(
+            &Origin::new(&file, 2),
+            "unknown key `timout` in [environment]",
+        )
+        .with_hint("did you mean `timeout`?");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}:2: unknown key `timout` in [environment]\n    |\n  2 | timout = 30\n    | ^^^^^^\n  hint: did you mean `timeout`?",
+                file.display()
+            )
+        );
+        let e = ConfigError::at(&Origin::new(&file, 3), "`jobs` must be a number");
+        assert!(
+            e.to_string().ends_with("  3 | jobs = many\n    | ^^^^"),
+            "{e}"
+        );
+        let e = ConfigError::at(&Origin::new(&file, 3), "not a number");
+        assert!(
+            e.to_string()
+                .ends_with("  3 | jobs = many\n    |        ^^^^"),
+            "{e}"
+        );
+        let gone = ConfigError::at(&Origin::new(dir.path().join("gone.cfg"), 3), "x");
+        assert_eq!(
+            gone.to_string(),
+            format!("{}:3: x", dir.path().join("gone.cfg").display())
+        );
+    }
 
     #[test]
     fn displays_file_line_message_and_hint() {
