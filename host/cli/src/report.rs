@@ -66,6 +66,27 @@ pub fn error(error: &anyhow::Error) {
     let style = Style::new(use_color(std::io::stderr().is_terminal()));
     let mut out = std::io::stderr().lock();
     let text = |e: &dyn std::fmt::Display| crate::escape::text(&e.to_string()).into_owned();
+    // An environment file's error shows its line, with carets under what
+    // is wrong, between the message and the hint.
+    let config = match error.downcast_ref::<berth_engine::EngineError>() {
+        Some(berth_engine::EngineError::Config(c)) => Some(c),
+        _ => error.downcast_ref::<berth_config::ConfigError>(),
+    };
+    if let Some(c) = config
+        && let Some(origin) = c.origin()
+        && let Some(snippet) = berth_config::snippet(&origin.file, origin.line, &c.message)
+    {
+        let _ = writeln!(
+            out,
+            "{}: {origin}: {}\n{snippet}",
+            style.red("error"),
+            text(&c.message)
+        );
+        if let Some(hint) = &c.hint {
+            let _ = writeln!(out, "  hint: {}", text(hint));
+        }
+        return;
+    }
     let _ = writeln!(out, "{}: {}", style.red("error"), text(error));
     for cause in error.chain().skip(1) {
         let _ = writeln!(out, "  caused by: {}", text(cause));

@@ -146,7 +146,10 @@ fn a_bad_environment_exits_2_naming_file_and_line() {
         "{err}"
     );
     assert!(err.contains("`timout`"), "{err}");
-    assert!(err.contains("did you mean `timeout`?"), "{err}");
+    assert!(
+        err.contains("\n    |\n  2 | timout = 5\n    | ^^^^^^\n  hint: did you mean `timeout`?"),
+        "the line, with a caret under the key: {err}"
+    );
 
     let json = berth(&repo, &["deploy", "local", "--format", "json"]);
     assert_eq!(json.status.code(), Some(2));
@@ -305,15 +308,11 @@ fn check_reports_every_problem_with_file_and_line_and_exits_2() {
         "{err}"
     );
     assert!(
-        err.contains("environments/local/environment.cfg:5: component `motd` has no attribute `greting`\n    |\n  5 | greting = Hi\n    | ^^^^^^^\n  did you mean `greeting`?"),
+        err.contains("environments/local/environment.cfg:5: component `motd` has no attribute `greting`\n  did you mean `greeting`?"),
         "{err}"
     );
     assert!(
         err.contains("environments/local/environment.cfg:6: attribute `port` of component `motd` is declared int: expected an integer"),
-        "{err}"
-    );
-    assert!(
-        err.contains("\n  6 | port = many\n    |        ^^^^\n"),
         "{err}"
     );
     assert!(err.contains("[grants:checksums]"), "{err}");

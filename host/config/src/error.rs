@@ -120,11 +120,6 @@ impl fmt::Display for ConfigError {
             _ => {}
         }
         f.write_str(&self.message)?;
-        if let (Some(file), Some(line)) = (&self.file, self.line)
-            && let Some(snippet) = snippet(file, line, &self.message)
-        {
-            write!(f, "\n{snippet}")?;
-        }
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
         }
@@ -199,6 +194,11 @@ fn underline(source: &str, message: &str) -> (usize, usize) {
     (at, source.len() - at)
 }
 
+/// "did you mean `x`?" for a suggestion, if there is one.
+pub(crate) fn did_you_mean_hint(suggestion: Option<&str>) -> Option<String> {
+    suggestion.map(|s| format!("did you mean `{s}`?"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,34 +208,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("environment.cfg");
         std::fs::write(&file, "[environment]\ntimout = 30\njobs = many\n").unwrap();
-        let e = ConfigError::at(
-            &Origin::new(&file, 2),
-            "unknown key `timout` in [environment]",
-        )
-        .with_hint("did you mean `timeout`?");
         assert_eq!(
-            e.to_string(),
-            format!(
-                "{}:2: unknown key `timout` in [environment]\n    |\n  2 | timout = 30\n    | ^^^^^^\n  hint: did you mean `timeout`?",
-                file.display()
-            )
+            snippet(&file, 2, "unknown key `timout` in [environment]").unwrap(),
+            "    |\n  2 | timout = 30\n    | ^^^^^^"
         );
-        let e = ConfigError::at(&Origin::new(&file, 3), "`jobs` must be a number");
+        let value = snippet(&file, 3, "`jobs` must be a number").unwrap();
         assert!(
-            e.to_string().ends_with("  3 | jobs = many\n    | ^^^^"),
-            "{e}"
+            value.ends_with("  3 | jobs = many\n    |        ^^^^"),
+            "{value}"
         );
-        let e = ConfigError::at(&Origin::new(&file, 3), "not a number");
-        assert!(
-            e.to_string()
-                .ends_with("  3 | jobs = many\n    |        ^^^^"),
-            "{e}"
-        );
-        let gone = ConfigError::at(&Origin::new(dir.path().join("gone.cfg"), 3), "x");
-        assert_eq!(
-            gone.to_string(),
-            format!("{}:3: x", dir.path().join("gone.cfg").display())
-        );
+        let key = snippet(&file, 3, "unknown key `jobs`").unwrap();
+        assert!(key.ends_with("  3 | jobs = many\n    | ^^^^"), "{key}");
+        assert_eq!(snippet(&dir.path().join("gone.cfg"), 3, "x"), None);
+        assert_eq!(snippet(&file, 9, "x"), None);
     }
 
     #[test]
