@@ -163,7 +163,7 @@ fn color_follows_the_flag_and_the_variables() {
     assert!(!colored(run_in(repo.path(), &args, &[])), "not a terminal");
     assert!(colored(run_in(
         repo.path(),
-        &[&args[..], &["--color", "always"]].concat(),
+        &[&args[..], &["--color", "always"][..]].concat(),
         &[]
     )));
     assert!(colored(run_in(
@@ -173,7 +173,7 @@ fn color_follows_the_flag_and_the_variables() {
     )));
     assert!(!colored(run_in(
         repo.path(),
-        &[&args[..], &["--color", "never"]].concat(),
+        &[&args[..], &["--color", "never"][..]].concat(),
         &[("CLICOLOR_FORCE", "1")]
     )));
     assert!(!colored(run_in(
