@@ -153,11 +153,14 @@ pub fn build_members(
         }
         let wasm = out_dir.join(format!("{package}.wasm"));
         write_if_changed(&wasm, &component)?;
-        // Recorded only when the sources did not change while cargo ran
-        // (cargo may rewrite `Cargo.lock`): else the next run builds again.
-        let after = manifest_path.parent().and_then(crate::sources_digest);
-        if let Some(digest) = before.filter(|b| after.as_ref() == Some(b)) {
-            crate::record_sources(&wasm, &digest)
+        // Recorded only when the sources did not change while cargo ran:
+        // else the next run builds again. The `Cargo.lock` cargo wrote is
+        // recorded as it is now.
+        let member = manifest_path.parent();
+        let after = member.and_then(crate::sources_digest);
+        if let (Some(member), Some(digest)) = (member, before.filter(|b| after.as_ref() == Some(b)))
+        {
+            crate::record_sources(member, &wasm, &digest)
                 .map_err(BuildError::io("record the source digest of", &wasm))?;
         }
         built.push(Built { package, wasm });

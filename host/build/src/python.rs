@@ -329,9 +329,17 @@ pub const REQUIREMENTS: &str = "requirements.txt";
 /// The folder, among a component's sources, of its bundled dependencies.
 pub const SITE_PACKAGES: &str = "site-packages/";
 
-/// The Python that runs pip: `$BERTH_PYTHON`, else `python3`.
+/// The Python that runs pip: `$BERTH_PYTHON`, else the one of berth's
+/// virtual environment (which has pip; a stock Debian's `python3` may
+/// not), else `python3`.
 fn python() -> PathBuf {
-    std::env::var_os("BERTH_PYTHON").map_or_else(|| PathBuf::from("python3"), PathBuf::from)
+    if let Some(python) = std::env::var_os("BERTH_PYTHON") {
+        return PathBuf::from(python);
+    }
+    berth_venv()
+        .map(|venv| venv.join("bin/python"))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("python3"))
 }
 
 /// Checks a wheel and extracts its files (`sys.argv[1]`) into a folder

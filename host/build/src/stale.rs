@@ -5,7 +5,9 @@
 //! outputs that are written only when their bytes change never get newer
 //! than such a touched file. After a build, [`record`] writes a digest of
 //! the sources beside the component; [`stale`] compares it with a fresh
-//! digest.
+//! digest. The workspace's `Cargo.lock` is digested apart, when the build
+//! is recorded: cargo writes it while it builds (creates it, the first
+//! time), and what it wrote is what was built.
 
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -24,15 +26,19 @@ pub fn stale(workspace_member_dir: &Path, wasm: &Path) -> bool {
     if !wasm.is_file() {
         return true;
     }
-    let recorded = fs::read_to_string(stamp(wasm)).ok();
-    match (recorded, sources_digest(workspace_member_dir)) {
-        (Some(recorded), Some(now)) => recorded.trim() != now,
-        _ => true,
-    }
+    let Ok(recorded) = fs::read_to_string(stamp(wasm)) else {
+        return true;
+    };
+    let mut lines = recorded.lines();
+    let (Some(sources), Some(lock)) = (lines.next(), lines.next()) else {
+        return true;
+    };
+    sources_digest(workspace_member_dir).is_none_or(|now| now != sources)
+        || lock_digest(workspace_member_dir).is_none_or(|now| now != lock)
 }
 
-/// The digest of the member's sources as they are now (see [`stale`]), or
-/// `None` when one cannot be read. Take it before building and [`record`]
+/// The digest of the member's sources as they are now (see [`stale`]; the
+/// `Cargo.lock` aside), or `None` when one cannot be read. Take it before building and [`record`]
 /// it after, so an edit made during the build is not taken as built.
 pub fn sources_digest(workspace_member_dir: &Path) -> Option<String> {
     let mut hasher = Sha256::new();
@@ -43,9 +49,26 @@ pub fn sources_digest(workspace_member_dir: &Path) -> Option<String> {
     Some(hex::encode(hasher.finalize()))
 }
 
-/// Records that `wasm` was built from sources with `digest`.
-pub fn record(wasm: &Path, digest: &str) -> std::io::Result<()> {
-    fs::write(stamp(wasm), format!("{digest}\n"))
+/// Records that `wasm` was built by the member in `workspace_member_dir`
+/// from sources with `digest`, and with the workspace's `Cargo.lock` as it
+/// is now, after the build.
+pub fn record(workspace_member_dir: &Path, wasm: &Path, digest: &str) -> std::io::Result<()> {
+    let lock = lock_digest(workspace_member_dir)
+        .ok_or_else(|| std::io::Error::other("cannot read the workspace's Cargo.lock"))?;
+    fs::write(stamp(wasm), format!("{digest}\n{lock}\n"))
+}
+
+/// The digest of the workspace's `Cargo.lock` (or of its absence).
+fn lock_digest(workspace_member_dir: &Path) -> Option<String> {
+    let mut hasher = Sha256::new();
+    if let Some(workspace) = workspace_member_dir.parent() {
+        hash_tree(
+            &workspace.join("Cargo.lock"),
+            Path::new("Cargo.lock"),
+            &mut hasher,
+        )?;
+    }
+    Some(hex::encode(hasher.finalize()))
 }
 
 /// The file beside `wasm` that holds the digest of its sources.
@@ -64,7 +87,6 @@ fn sources(member: &Path) -> Vec<PathBuf> {
     ];
     if let Some(workspace) = member.parent() {
         sources.push(workspace.join("Cargo.toml"));
-        sources.push(workspace.join("Cargo.lock"));
     }
     // The SDK of a berth checkout, or the copy `berth new` vendors into a
     // deployment repository.
@@ -82,9 +104,9 @@ fn sources(member: &Path) -> Vec<PathBuf> {
     sources
 }
 
-/// Feeds `path` (a file, or every file below a folder, in name order) to
-/// `hasher`, each under its name relative to the root; a missing path
-/// counts as such. `None` when something cannot be read.
+/// Feeds `path` (a file, or every file below a folder, in name order; a
+/// symlink as where it points) to `hasher`, each under its name relative
+/// to the root; a missing path counts as such. `None` when something cannot be read.
 fn hash_tree(path: &Path, name: &Path, hasher: &mut Sha256) -> Option<()> {
     let meta = match fs::symlink_metadata(path) {
         Ok(meta) => meta,
@@ -94,7 +116,11 @@ fn hash_tree(path: &Path, name: &Path, hasher: &mut Sha256) -> Option<()> {
         }
         Err(_) => return None,
     };
-    if meta.is_dir() {
+    if meta.is_symlink() {
+        // A link is its target, not followed: `wit/` links folders.
+        let target = fs::read_link(path).ok()?;
+        hasher.update(format!("link {} {}\n", name.display(), target.display()));
+    } else if meta.is_dir() {
         let mut entries: Vec<_> = fs::read_dir(path)
             .ok()?
             .map(|e| e.map(|e| e.file_name()))
@@ -126,7 +152,7 @@ mod tests {
     fn built(member: &Path, wasm: &Path) {
         let digest = sources_digest(member).unwrap();
         write(wasm, "component");
-        record(wasm, &digest).unwrap();
+        record(member, wasm, &digest).unwrap();
     }
 
     #[test]
@@ -158,10 +184,26 @@ mod tests {
         }
         assert!(!stale(&member, &wasm), "touched, not changed");
 
+        // Cargo writes the lock file while it builds: what it wrote counts.
+        let digest = sources_digest(&member).unwrap();
+        write(&root.join("components/Cargo.lock"), "# written by cargo");
+        write(&wasm, "component");
+        record(&member, &wasm, &digest).unwrap();
+        assert!(!stale(&member, &wasm), "the lock cargo wrote was built");
+        write(&root.join("components/Cargo.lock"), "# updated");
+        assert!(stale(&member, &wasm), "lock changed");
+        built(&member, &wasm);
+
         write(&root.join("wit/v0.1.0/component.wit"), "package y;");
         assert!(stale(&member, &wasm), "wit changed");
         built(&member, &wasm);
         assert!(!stale(&member, &wasm));
+
+        // A linked folder counts by where it points (wit/ has such links).
+        std::os::unix::fs::symlink("../v0.1.0", root.join("wit/v0.1.0/link")).unwrap();
+        assert!(stale(&member, &wasm), "new link");
+        built(&member, &wasm);
+        assert!(!stale(&member, &wasm), "a link is read, not followed");
 
         write(&member.join("src/deep/mod.rs"), "");
         assert!(stale(&member, &wasm), "new source file");

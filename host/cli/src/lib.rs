@@ -11,6 +11,7 @@ mod escape;
 mod report;
 
 use clap::Parser;
+use std::io::Write as _;
 use std::process::ExitCode;
 
 /// Runs the command line and returns the process exit status.
@@ -34,7 +35,7 @@ pub fn run() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .with_writer(std::io::stderr)
+        .with_writer(|| MaskedStderr(Vec::new()))
         .without_time()
         .init();
     match commands::dispatch(args) {
@@ -43,6 +44,30 @@ pub fn run() -> ExitCode {
             report::error(&error);
             ExitCode::from(2)
         }
+    }
+}
+
+/// One diagnostic event on its way to stderr: held whole, then written
+/// with every secret of the loaded environments masked
+/// ([`berth_secrets::diagnostic`]). The traces show host calls with their
+/// arguments and results, which can hold secrets.
+struct MaskedStderr(Vec<u8>);
+
+impl std::io::Write for MaskedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for MaskedStderr {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.0);
+        let _ = std::io::stderr().write_all(berth_secrets::diagnostic(&text).as_bytes());
     }
 }
 

@@ -308,7 +308,9 @@ fn check_reports_every_problem_with_file_and_line_and_exits_2() {
         "{err}"
     );
     assert!(
-        err.contains("environments/local/environment.cfg:5: component `motd` has no attribute `greting`\n  did you mean `greeting`?"),
+        err.contains(
+            "environments/local/environment.cfg:5: component `motd` has no attribute `greting`\n    |\n  5 | greting = Hi\n    | ^^^^^^^\n  did you mean `greeting`?"
+        ),
         "{err}"
     );
     assert!(

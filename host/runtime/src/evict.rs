@@ -112,7 +112,7 @@ fn entries(dir: &Path) -> std::io::Result<Vec<Entry>> {
         let Ok(meta) = entry.metadata() else { continue };
         let used = crate::cache::Cache::mac_path(&path)
             .and_then(|mac| std::fs::metadata(mac).ok())
-            .unwrap_or(meta)
+            .unwrap_or_else(|| meta.clone())
             .modified()
             .unwrap_or(SystemTime::UNIX_EPOCH);
         out.push(Entry {

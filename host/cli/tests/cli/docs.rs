@@ -23,7 +23,7 @@
 //! what the binary prints into the documents instead; review the diff and
 //! put the `…` back where the text should stay short.
 
-use berth_tests::{APP, CHECKSUMS, DATABASE, GREETER, HELLO, MOTD, TestRepo};
+use berth_tests::{APP, CHECKSUMS, DATABASE, HELLO, MOTD, TestRepo};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -165,12 +165,11 @@ fn examples(repo: &TestRepo) {
     ] {
         repo.example(name, wasm);
     }
-    // A Python package is built into `.berth/build/`; the prebuilt
-    // component goes there, written after its sources, so it is fresh.
-    let greeter = repo.join("components/greeter");
-    copy_tree(&berth_tests::component_dir("greeter"), &greeter);
-    std::fs::create_dir_all(repo.join(".berth/build")).unwrap();
-    std::fs::copy(GREETER, repo.join(".berth/build/greeter.wasm")).unwrap();
+    // A Python package is its sources: nothing is built for it.
+    copy_tree(
+        &berth_tests::component_dir("greeter"),
+        &repo.join("components/greeter"),
+    );
     copy_tree(&root().join("environments"), &repo.join("environments"));
 }
 
