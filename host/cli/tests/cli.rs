@@ -725,44 +725,6 @@ fn a_pinned_package_deploys_and_a_tampered_one_is_refused() {
     assert!(!banner.exists());
 }
 
-/// The README's `berth lock` sample is what `berth lock` prints, but for
-/// the sha256, which the README shortens.
-#[test]
-fn the_readme_shows_what_berth_lock_prints() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-    let section = &readme[readme.find("### Share a component as a package").unwrap()..];
-    let sample = section
-        .split("```console\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .unwrap();
-    assert!(section.contains("`berth package hello` writes `dist/hello-0.1.0.wasm`"));
-
-    let author = TestRepo::new();
-    author.example("hello", HELLO);
-    assert_eq!(berth(&author, &["package", "hello"]).status.code(), Some(0));
-    let repo = TestRepo::new();
-    repo.write("packages.cfg", "[packages]\nfind-links = packages/\n");
-    std::fs::create_dir_all(repo.join("packages")).unwrap();
-    std::fs::copy(
-        author.join("dist/hello-0.1.0.wasm"),
-        repo.join("packages/hello-0.1.0.wasm"),
-    )
-    .unwrap();
-    let out = text(&berth(&repo, &["lock"]).stdout);
-    let expected: Vec<&str> = sample.lines().skip(1).collect();
-    let actual: Vec<&str> = out.lines().collect();
-    assert_eq!(sample.lines().next(), Some("$ berth lock"));
-    assert_eq!(expected.len(), actual.len(), "{out}");
-    for (e, a) in expected.iter().zip(&actual) {
-        match e.split_once("sha256 ") {
-            Some((head, _)) => assert!(a.starts_with(&format!("{head}sha256 ")), "{a}"),
-            None => assert_eq!(e, a),
-        }
-    }
-}
-
 #[test]
 fn secrets_decrypt_with_identity_or_variable_and_show_masks_them() {
     let repo = examples();
