@@ -188,6 +188,39 @@ fn inspect_shows_name_version_attributes_and_needs() {
     assert_eq!(port["default"], 8080);
 }
 
+/// What a package describes is the author's to write: `inspect` shows its
+/// control characters escaped, so it cannot retitle or clear the terminal
+/// or forge lines.
+#[test]
+fn inspect_escapes_what_a_hostile_package_describes() {
+    let repo = TestRepo::new();
+    repo.write(
+        "components/hostile/component.py",
+        concat!(
+            "import berth\n",
+            "from berth import Attribute, Component\n\n",
+            "class Hostile(Component):\n",
+            "    name = \"hostile\"\n",
+            "    doc = \"fine\\x1b]0;owned\\x07\\x1b[2J\\r\\n  forged up to date\"\n",
+            "    motto = Attribute(str, default=\"a\\x1bb\", doc=\"x\\u202ey\")\n\n",
+            "berth.export(Hostile, version=\"0.1.0\")\n",
+        ),
+    );
+    succeeded(&berth(&repo, &["package", "hostile"]));
+    let out = succeeded(&berth(&repo, &["inspect", "dist/hostile-0.1.0.wasm"]));
+    assert!(
+        out.contains("  fine\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\r\\n  forged up to date\n"),
+        "{out}"
+    );
+    // A default is shown as JSON, which escapes it already.
+    assert!(out.contains("motto: string = \"a\\u001bb\"\n"), "{out}");
+    assert!(out.contains("x\\u{202e}y"), "{out}");
+    assert!(
+        !out.contains(['\u{1b}', '\u{7}', '\r', '\u{202e}']),
+        "{out:?}"
+    );
+}
+
 #[test]
 fn inspect_refuses_a_file_that_is_not_a_component() {
     let repo = TestRepo::new();
