@@ -23,19 +23,8 @@ pub struct Built {
     pub wasm: PathBuf,
 }
 
-/// Build every `cdylib` member of the cargo workspace at `workspace` for
-/// `wasm32-unknown-unknown` in release mode, with cargo's target folder at
-/// `target_dir`, and leave each as a component at `<out_dir>/<package>.wasm`.
-///
-/// A core module (rustup's linker) is turned into a component with
-/// [`componentize`]. Each output is written atomically and only when its
-/// bytes changed, so its modification time says when it last changed.
-/// Cargo's progress lines are handed to `progress` as they come.
-///
-/// Fails when cargo cannot be run or fails (the error holds the command and
-/// the end of cargo's output), when a package yields no `.wasm`, or when a
-/// component carries no `berth:api-version` section (it does not use
-/// `berth_sdk::export!`).
+/// Build every `cdylib` member of the cargo workspace at `workspace`; see
+/// [`build_members`].
 pub fn build_workspace(
     workspace: &Path,
     target_dir: &Path,
@@ -43,14 +32,54 @@ pub fn build_workspace(
     tc: &Toolchain,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<Built>, BuildError> {
+    build_members(workspace, None, target_dir, out_dir, tc, progress)
+}
+
+/// Build the `cdylib` members of the cargo workspace at `workspace` named in
+/// `only` (every one when `None`) for `wasm32-unknown-unknown` in release
+/// mode, with cargo's target folder at `target_dir`, and leave each as a
+/// component at `<out_dir>/<package>.wasm`, with the digest of its sources
+/// beside it (see [`crate::stale`]).
+///
+/// A core module (rustup's linker) is turned into a component with
+/// [`componentize`]. Each output is written atomically and only when its
+/// bytes changed. Cargo's progress lines are handed to `progress` as they
+/// come.
+///
+/// Fails when cargo cannot be run or fails (the error holds the command and
+/// the end of cargo's output), when a package yields no `.wasm`, or when a
+/// component carries no `berth:api-version` section (it does not use
+/// `berth_sdk::export!`). Names in `only` that are not members are ignored.
+pub fn build_members(
+    workspace: &Path,
+    only: Option<&[String]>,
+    target_dir: &Path,
+    out_dir: &Path,
+    tc: &Toolchain,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<Built>, BuildError> {
     let workspace = std::path::absolute(workspace).map_err(BuildError::io("resolve", workspace))?;
     let manifest = workspace.join("Cargo.toml");
-    let packages = cdylib_packages(&workspace, &manifest, tc)?;
+    let mut packages = cdylib_packages(&workspace, &manifest, tc)?;
+    if let Some(only) = only {
+        packages.retain(|(name, _)| only.contains(name));
+    }
+    // Taken before cargo runs: an edit made during the build is not built.
+    let digests: Vec<Option<String>> = packages
+        .iter()
+        .map(|(_, manifest_path)| manifest_path.parent().and_then(crate::sources_digest))
+        .collect();
 
     let mut command = tc.command();
+    command.args(tc.build_args());
+    if only.is_some() {
+        for (name, _) in &packages {
+            command.arg("--package").arg(name);
+        }
+    } else {
+        command.arg("--workspace");
+    }
     command
-        .args(tc.build_args())
-        .arg("--workspace")
         .arg("--manifest-path")
         .arg(&manifest)
         .arg("--target-dir")
@@ -91,7 +120,7 @@ pub fn build_workspace(
 
     std::fs::create_dir_all(out_dir).map_err(BuildError::io("create directory", out_dir))?;
     let mut built = Vec::new();
-    for (package, manifest_path) in packages {
+    for ((package, manifest_path), before) in packages.into_iter().zip(digests) {
         let Some(artifact) = artifacts.get(&manifest_path) else {
             return Err(BuildError::NoArtifact { workspace, package });
         };
@@ -124,6 +153,16 @@ pub fn build_workspace(
         }
         let wasm = out_dir.join(format!("{package}.wasm"));
         write_if_changed(&wasm, &component)?;
+        // Recorded only when the sources did not change while cargo ran:
+        // else the next run builds again. The `Cargo.lock` cargo wrote is
+        // recorded as it is now.
+        let member = manifest_path.parent();
+        let after = member.and_then(crate::sources_digest);
+        if let (Some(member), Some(digest)) = (member, before.filter(|b| after.as_ref() == Some(b)))
+        {
+            crate::record_sources(member, &wasm, &digest)
+                .map_err(BuildError::io("record the source digest of", &wasm))?;
+        }
         built.push(Built { package, wasm });
     }
     Ok(built)

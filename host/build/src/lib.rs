@@ -48,7 +48,7 @@ mod stale;
 mod toolchain;
 mod wasm;
 
-pub use cargo::{Built, build_workspace, write_if_changed};
+pub use cargo::{Built, build_members, build_workspace, write_if_changed};
 pub use error::BuildError;
 pub use package::{
     AttributeMetadata, Contents, EMPTY_COMPONENT, FILES_SECTION, Metadata, NeedsMetadata,
@@ -57,11 +57,11 @@ pub use package::{
 };
 pub use python::{
     COMPONENTIZE_PY_VERSION, PYTHON_API_VERSION, PYTHON_ENTRY, PYTHON_RUNTIME_SECTION,
-    PYTHON_RUNTIME_VERSION, REQUIREMENTS, SITE_PACKAGES, build_python_runtime,
+    PYTHON_RUNTIME_VERSION, REQUIREMENTS, SITE_PACKAGES, berth_venv, build_python_runtime,
     detect_componentize_py, ensure_python_runtime, is_python_package, is_python_source,
     python_deps, python_install_hint, python_runtime_file, python_sources, with_api_version,
 };
-pub use stale::stale;
+pub use stale::{record as record_sources, sources_digest, stale};
 pub use toolchain::{Toolchain, detect, install_hint};
 pub use wasm::{
     api_version, append_custom_section, componentize, custom_section, is_component,

@@ -90,9 +90,10 @@ pub fn is_python_package(dir: &Path) -> bool {
     dir.join(PYTHON_ENTRY).is_file()
 }
 
-/// The componentize-py program: `$BERTH_COMPONENTIZE_PY`, else
-/// `componentize-py` on the `PATH`. berth needs it once per berth version,
-/// to build its Python runtime.
+/// The componentize-py program: `$BERTH_COMPONENTIZE_PY`, else the one in
+/// berth's virtual environment ([`berth_venv`], where `scripts/setup`
+/// installs it), else `componentize-py` on the `PATH`. berth needs it once per
+/// berth version, to build its Python runtime.
 ///
 /// Fails with [`BuildError::NoComponentizePy`], which says what to install.
 pub fn detect_componentize_py() -> Result<PathBuf, BuildError> {
@@ -100,7 +101,10 @@ pub fn detect_componentize_py() -> Result<PathBuf, BuildError> {
         return Ok(PathBuf::from(program));
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
+    berth_venv()
+        .map(|venv| venv.join("bin"))
+        .into_iter()
+        .chain(std::env::split_paths(&path))
         .map(|dir| dir.join("componentize-py"))
         .find(|p| p.is_file())
         .ok_or_else(|| BuildError::NoComponentizePy {
@@ -108,9 +112,31 @@ pub fn detect_componentize_py() -> Result<PathBuf, BuildError> {
         })
 }
 
+/// The virtual environment berth owns for its Python tools: `$BERTH_VENV`,
+/// else `$XDG_DATA_HOME/berth/venv`, else `~/.local/share/berth/venv`.
+/// A stock Debian refuses `pip install` into its system Python, so berth
+/// never asks for that.
+pub fn berth_venv() -> Option<PathBuf> {
+    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(venv) = var("BERTH_VENV") {
+        return Some(PathBuf::from(venv));
+    }
+    var("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|home| PathBuf::from(home).join(".local/share")))
+        .map(|data| data.join("berth/venv"))
+}
+
 /// What to run to get componentize-py.
 pub fn python_install_hint() -> String {
-    format!("run `pip install componentize-py=={COMPONENTIZE_PY_VERSION}`")
+    let venv = berth_venv().map_or_else(
+        || "~/.local/share/berth/venv".to_owned(),
+        |v| v.display().to_string(),
+    );
+    format!(
+        "run `scripts/setup --toolchain` in a berth checkout, or `python3 -m venv {venv} && \
+         {venv}/bin/pip install componentize-py=={COMPONENTIZE_PY_VERSION}`"
+    )
 }
 
 /// The runtime file in `dir` for this berth: its name holds the runtime
@@ -303,9 +329,17 @@ pub const REQUIREMENTS: &str = "requirements.txt";
 /// The folder, among a component's sources, of its bundled dependencies.
 pub const SITE_PACKAGES: &str = "site-packages/";
 
-/// The Python that runs pip: `$BERTH_PYTHON`, else `python3`.
+/// The Python that runs pip: `$BERTH_PYTHON`, else the one of berth's
+/// virtual environment (which has pip; a stock Debian's `python3` may
+/// not), else `python3`.
 fn python() -> PathBuf {
-    std::env::var_os("BERTH_PYTHON").map_or_else(|| PathBuf::from("python3"), PathBuf::from)
+    if let Some(python) = std::env::var_os("BERTH_PYTHON") {
+        return PathBuf::from(python);
+    }
+    berth_venv()
+        .map(|venv| venv.join("bin/python"))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("python3"))
 }
 
 /// Checks a wheel and extracts its files (`sys.argv[1]`) into a folder

@@ -3,8 +3,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-/// Deploy services made of sandboxed WebAssembly components, locally and
-/// over SSH.
+/// Deploy services made of sandboxed WebAssembly components.
 #[derive(Debug, Parser)]
 #[command(name = "berth", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
@@ -12,6 +11,15 @@ pub struct Cli {
     /// an `environments/` folder).
     #[arg(long, global = true, value_name = "DIR")]
     pub repo: Option<PathBuf>,
+
+    /// When to color the output (`auto`: on a terminal, unless `NO_COLOR`
+    /// is set; `CLICOLOR_FORCE` forces it).
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+
+    /// Print only warnings, failures and errors (for cron).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
 
     #[command(subcommand)]
     pub command: Command,
@@ -24,6 +32,17 @@ pub enum Format {
     Human,
     /// One JSON object per line (see docs/events.md).
     Json,
+}
+
+/// When to color the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    /// On a terminal, unless `NO_COLOR` is set (`CLICOLOR_FORCE` forces it).
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,6 +154,44 @@ pub enum Command {
     /// Pin every package of `packages.cfg` to its file's sha256 in
     /// `packages.lock`, and print what changed.
     Lock,
+    /// Create a deployment repository in DIR (default: the current folder):
+    /// `environments/local/`, `components/` and a `.gitignore`.
+    ///
+    /// `berth new component NAME` and `berth deploy local` work in it at
+    /// once.
+    Init {
+        /// The folder; created when missing.
+        dir: Option<PathBuf>,
+    },
+    /// Show or trim the compile cache (`$BERTH_CACHE_DIR`, else
+    /// `~/.cache/berth`).
+    Cache {
+        #[command(subcommand)]
+        action: CacheCommand,
+    },
+    /// Print a shell completion script: `berth completions bash >
+    /// /etc/bash_completion.d/berth`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print berth's man page (roff): `berth man > berth.1`.
+    Man,
+}
+
+/// What to do with the compile cache.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Where the cache is, how many entries it holds and their size.
+    Info,
+    /// Remove the least recently used entries until the cache fits SIZE.
+    Prune {
+        /// The size to fit, like `500M` or `2G` (default: the cap,
+        /// `$BERTH_CACHE_MAX_SIZE`, else 1G); `0` empties the cache.
+        #[arg(long, value_name = "SIZE")]
+        max_size: Option<String>,
+    },
 }
 
 /// The environment to load, and how: shared by `deploy`, `check` and `show`.

@@ -2,8 +2,11 @@
 
 mod agent;
 mod build;
+mod cache;
 mod check;
+mod completions;
 mod deploy;
+mod init;
 mod inspect;
 mod lock;
 mod new;
@@ -82,6 +85,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => package::run(repository(cli.repo)?, &name, out.as_deref(), !no_build),
         Command::Lock => lock::run(repository(cli.repo)?),
         Command::New { what } => new::run(repository(cli.repo)?, what),
+        Command::Init { dir } => init::run(dir),
+        Command::Cache { action } => cache::run(action),
+        Command::Completions { shell } => completions::completions(shell),
+        Command::Man => completions::man(),
     }
 }
 

@@ -6,6 +6,11 @@
 use berth_tests::{CHECKSUMS, HELLO, MOTD, SECRETIVE, SPIN, TestRepo};
 use std::process::{Command, Output};
 
+#[path = "cli/docs.rs"]
+mod docs;
+#[path = "cli/firsthour.rs"]
+mod firsthour;
+
 fn berth(repo: &TestRepo, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(args)
@@ -53,7 +58,8 @@ fn deploy_then_a_converged_run_reports_zero_changed() {
     );
     assert!(out.starts_with("deploying local (1 host)\n"), "{out}");
     assert!(
-        out.contains("  localhost/motd\n    changed message of the day (new file)"),
+        out.contains("  localhost/motd 1 changed (")
+            && out.contains(")\n    changed message of the day (new file)"),
         "{out}"
     );
     assert!(out.contains("+++ "), "a new file shows its diff: {out}");
@@ -140,7 +146,10 @@ fn a_bad_environment_exits_2_naming_file_and_line() {
         "{err}"
     );
     assert!(err.contains("`timout`"), "{err}");
-    assert!(err.contains("did you mean `timeout`?"), "{err}");
+    assert!(
+        err.contains("\n    |\n  2 | timout = 5\n    | ^^^^^^\n  hint: did you mean `timeout`?"),
+        "the line, with a caret under the key: {err}"
+    );
 
     let json = berth(&repo, &["deploy", "local", "--format", "json"]);
     assert_eq!(json.status.code(), Some(2));
@@ -177,6 +186,39 @@ fn inspect_shows_name_version_attributes_and_needs() {
     let port = attrs.iter().find(|a| a["name"] == "port").unwrap();
     assert_eq!(port["type"], "int");
     assert_eq!(port["default"], 8080);
+}
+
+/// What a package describes is the author's to write: `inspect` shows its
+/// control characters escaped, so it cannot retitle or clear the terminal
+/// or forge lines.
+#[test]
+fn inspect_escapes_what_a_hostile_package_describes() {
+    let repo = TestRepo::new();
+    repo.write(
+        "components/hostile/component.py",
+        concat!(
+            "import berth\n",
+            "from berth import Attribute, Component\n\n",
+            "class Hostile(Component):\n",
+            "    name = \"hostile\"\n",
+            "    doc = \"fine\\x1b]0;owned\\x07\\x1b[2J\\r\\n  forged up to date\"\n",
+            "    motto = Attribute(str, default=\"a\\x1bb\", doc=\"x\\u202ey\")\n\n",
+            "berth.export(Hostile, version=\"0.1.0\")\n",
+        ),
+    );
+    succeeded(&berth(&repo, &["package", "hostile"]));
+    let out = succeeded(&berth(&repo, &["inspect", "dist/hostile-0.1.0.wasm"]));
+    assert!(
+        out.contains("  fine\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\r\\n  forged up to date\n"),
+        "{out}"
+    );
+    // A default is shown as JSON, which escapes it already.
+    assert!(out.contains("motto: string = \"a\\u001bb\"\n"), "{out}");
+    assert!(out.contains("x\\u{202e}y"), "{out}");
+    assert!(
+        !out.contains(['\u{1b}', '\u{7}', '\r', '\u{202e}']),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -225,7 +267,7 @@ fn berth_finds_the_repository_from_a_subfolder() {
 
     let again = berth(&repo, &["deploy", "local"]);
     let out = text(&again.stdout);
-    assert!(out.contains("  localhost/motd up to date\n"), "{out}");
+    assert!(out.contains("  localhost/motd up to date ("), "{out}");
 }
 
 /// The examples with an override of `greeting` on line 7 and a feature.
@@ -299,7 +341,9 @@ fn check_reports_every_problem_with_file_and_line_and_exits_2() {
         "{err}"
     );
     assert!(
-        err.contains("environments/local/environment.cfg:5: component `motd` has no attribute `greting`\n  did you mean `greeting`?"),
+        err.contains(
+            "environments/local/environment.cfg:5: component `motd` has no attribute `greting`\n    |\n  5 | greting = Hi\n    | ^^^^^^^\n  did you mean `greeting`?"
+        ),
         "{err}"
     );
     assert!(
@@ -712,44 +756,6 @@ fn a_pinned_package_deploys_and_a_tampered_one_is_refused() {
     );
     assert_eq!(berth_tests::snapshot(&repo.join("work")), before);
     assert!(!banner.exists());
-}
-
-/// The README's `berth lock` sample is what `berth lock` prints, but for
-/// the sha256, which the README shortens.
-#[test]
-fn the_readme_shows_what_berth_lock_prints() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-    let section = &readme[readme.find("### Share a component as a package").unwrap()..];
-    let sample = section
-        .split("```console\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .unwrap();
-    assert!(section.contains("`berth package hello` writes `dist/hello-0.1.0.wasm`"));
-
-    let author = TestRepo::new();
-    author.example("hello", HELLO);
-    assert_eq!(berth(&author, &["package", "hello"]).status.code(), Some(0));
-    let repo = TestRepo::new();
-    repo.write("packages.cfg", "[packages]\nfind-links = packages/\n");
-    std::fs::create_dir_all(repo.join("packages")).unwrap();
-    std::fs::copy(
-        author.join("dist/hello-0.1.0.wasm"),
-        repo.join("packages/hello-0.1.0.wasm"),
-    )
-    .unwrap();
-    let out = text(&berth(&repo, &["lock"]).stdout);
-    let expected: Vec<&str> = sample.lines().skip(1).collect();
-    let actual: Vec<&str> = out.lines().collect();
-    assert_eq!(sample.lines().next(), Some("$ berth lock"));
-    assert_eq!(expected.len(), actual.len(), "{out}");
-    for (e, a) in expected.iter().zip(&actual) {
-        match e.split_once("sha256 ") {
-            Some((head, _)) => assert!(a.starts_with(&format!("{head}sha256 ")), "{a}"),
-            None => assert_eq!(e, a),
-        }
-    }
 }
 
 #[test]

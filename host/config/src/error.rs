@@ -129,6 +129,71 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// The offending line of `file`, read when the error is shown, with carets
+/// under what the message is about (see `underline`). `None` for a
+/// file that cannot be read, is encrypted (`.age`: its plaintext is never
+/// on disk, and its ciphertext says nothing) or has no such line.
+pub fn snippet(file: &Path, line: usize, message: &str) -> Option<String> {
+    if file.extension().is_some_and(|x| x == "age") {
+        return None;
+    }
+    let text = std::fs::read_to_string(file).ok()?;
+    let source = text.lines().nth(line.checked_sub(1)?)?.trim_end();
+    if source.trim().is_empty() {
+        return None;
+    }
+    let (start, len) = underline(source, message);
+    let number = line.to_string();
+    let pad = " ".repeat(number.len());
+    let width = |s: &str| s.chars().count();
+    Some(format!(
+        "  {pad} |\n  {number} | {source}\n  {pad} | {}{}",
+        " ".repeat(width(&source[..start])),
+        "^".repeat(width(&source[start..start + len]).max(1))
+    ))
+}
+
+/// The byte range of `source` to underline for `message`: a name the
+/// message quotes that stands in the value; the key when the message is
+/// about the key (unknown, misspelt); else the value after `=`; else the
+/// whole line.
+fn underline(source: &str, message: &str) -> (usize, usize) {
+    let found: Vec<(usize, usize)> = message
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|name| !name.trim().is_empty())
+        .filter_map(|name| Some((source.find(name)?, name.len())))
+        .collect();
+    let eq = source.find('=');
+    if let Some(in_value) = found
+        .iter()
+        .filter(|(at, len)| eq.is_some_and(|eq| at + len > eq))
+        .max()
+    {
+        return *in_value;
+    }
+    let about_the_key = ["unknown", "has no", "is not a", "did you mean"]
+        .iter()
+        .any(|w| message.contains(w));
+    if about_the_key && let Some(key) = found.iter().max() {
+        return *key;
+    }
+    if let Some(eq) = eq {
+        let value = source[eq + 1..].trim();
+        if !value.is_empty()
+            && let Some(at) = source[eq + 1..].find(value)
+        {
+            return (eq + 1 + at, value.len());
+        }
+    }
+    if let Some(name) = found.iter().max() {
+        return *name;
+    }
+    let at = source.len() - source.trim_start().len();
+    (at, source.len() - at)
+}
+
 /// "did you mean `x`?" for a suggestion, if there is one.
 pub(crate) fn did_you_mean_hint(suggestion: Option<&str>) -> Option<String> {
     suggestion.map(|s| format!("did you mean `{s}`?"))
@@ -137,6 +202,26 @@ pub(crate) fn did_you_mean_hint(suggestion: Option<&str>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_offending_line_is_shown_with_a_caret_under_the_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("environment.cfg");
+        std::fs::write(&file, "[environment]\ntimout = 30\njobs = many\n").unwrap();
+        assert_eq!(
+            snippet(&file, 2, "unknown key `timout` in [environment]").unwrap(),
+            "    |\n  2 | timout = 30\n    | ^^^^^^"
+        );
+        let value = snippet(&file, 3, "`jobs` must be a number").unwrap();
+        assert!(
+            value.ends_with("  3 | jobs = many\n    |        ^^^^"),
+            "{value}"
+        );
+        let key = snippet(&file, 3, "unknown key `jobs`").unwrap();
+        assert!(key.ends_with("  3 | jobs = many\n    | ^^^^"), "{key}");
+        assert_eq!(snippet(&dir.path().join("gone.cfg"), 3, "x"), None);
+        assert_eq!(snippet(&file, 9, "x"), None);
+    }
 
     #[test]
     fn displays_file_line_message_and_hint() {

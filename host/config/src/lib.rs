@@ -128,7 +128,7 @@ use std::path::{Path, PathBuf};
 
 pub use build::{NAME_RULE, check_name, component_section, valid_name};
 pub use convert::{AttrType, convert, parse_bool};
-pub use error::{ConfigError, Origin};
+pub use error::{ConfigError, Origin, snippet};
 pub use model::{
     Access, CommandGrant, ComponentSection, ConnectMethod, Environment, Grants, Host,
     HostComponent, IpRequirement, PathGrant, RawValue, SecretFile, SecretGrant, Secrets,

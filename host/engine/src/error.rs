@@ -34,6 +34,12 @@ impl std::fmt::Display for Problem {
             write!(f, "{origin}: ")?;
         }
         f.write_str(&self.message)?;
+        if let Some((file, line)) = self.origin.as_deref().and_then(split_origin)
+            && let Some(snippet) =
+                berth_config::snippet(std::path::Path::new(file), line, &self.message)
+        {
+            write!(f, "\n{snippet}")?;
+        }
         if let Some(hint) = &self.hint {
             for line in hint.lines() {
                 write!(f, "\n  {line}")?;

@@ -49,10 +49,27 @@ pub enum Event {
         /// Host names, in order.
         hosts: Vec<String>,
     },
+    /// A phase of the run begins: `loading` (reading the environment,
+    /// building and loading components), `configuring`, `deploying`.
+    Phase {
+        /// The phase's name.
+        name: String,
+    },
     /// Guest components are being built from source.
     Building {
-        /// The workspace being built.
+        /// The folder being built, relative to the repository when inside it.
         workspace: String,
+        /// The components being built.
+        components: Vec<String>,
+        /// What builds them: `cargo` or `componentize-py`.
+        tool: String,
+    },
+    /// The build that [`Event::Building`] announced succeeded.
+    Built {
+        /// The components built.
+        components: Vec<String>,
+        /// How long it took, in milliseconds.
+        millis: f64,
     },
     /// A line of build output.
     BuildOutput {

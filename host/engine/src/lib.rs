@@ -164,9 +164,6 @@ fn load_resolved(
     reporter: &dyn Reporter,
     mask: Arc<berth_secrets::Mask>,
 ) -> Result<Loaded, EngineError> {
-    if options.build {
-        repo.build_stale(reporter)?;
-    }
     let components = repo.packages()?;
     let pinned = pins::pinned(&repo, &options.repo)?;
     for p in &pinned {
@@ -181,6 +178,25 @@ fn load_resolved(
             }
             .into());
         }
+    }
+    // Only what the environment uses is built and loaded.
+    let available: Vec<&str> = components
+        .iter()
+        .map(|d| d.name.as_str())
+        .chain(pinned.iter().map(|p| p.pin.name.as_str()))
+        .collect();
+    let used = repo::used_names(&environment, &available);
+    let is_used = |name: &str| used.as_ref().is_none_or(|u| u.contains(name));
+    let components: Vec<_> = components
+        .into_iter()
+        .filter(|d| is_used(&d.name))
+        .collect();
+    let pinned: Vec<_> = pinned
+        .into_iter()
+        .filter(|p| is_used(&p.pin.name))
+        .collect();
+    if options.build {
+        repo.build_stale(&components, reporter)?;
     }
     let runtime = Runtime::new(options.runtime.clone())?;
     let python = python::Loader::new(python::runtime_dir(&options.runtime, &repo.root), reporter);
@@ -403,8 +419,20 @@ pub fn deploy_with(
             Some(connect)
         }
     };
+    // Each phase is an event for the reporter and a span for `-d` traces.
+    let phase = |name: &'static str| {
+        reporter.report(&Event::Phase {
+            name: name.to_owned(),
+        });
+        tracing::info_span!("phase", name).entered()
+    };
+    let span = phase("loading");
     let loaded = load_packages(options, repo, environment, reporter.as_ref())?;
+    drop(span);
+    let span = phase("configuring");
     let plan = plan(&loaded, reporter.clone())?;
+    drop(span);
+    let _span = phase("deploying");
     let schedule = schedule(options, &loaded, &plan, remote.is_some())
         .map_err(|e| secrets::mask_error(e, &mask))?;
     // A local deploy locks its target directory here; a remote host's

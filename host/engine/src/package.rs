@@ -55,7 +55,7 @@ pub fn package(
 ) -> Result<Packaged, EngineError> {
     let dir = find(repo, name)?;
     if build {
-        repo.build_stale(reporter)?;
+        repo.build_stale(std::slice::from_ref(&dir), reporter)?;
     }
     let engine = Runtime::new(runtime.clone())?;
     // A Python package carries no code of its own: its sources are among

@@ -27,18 +27,30 @@ pub fn ensure_runtime(dir: &Path, reporter: &dyn Reporter) -> Result<PathBuf, En
     if file.is_file() {
         return Ok(file);
     }
-    // The reporter shows it as `building components in DIR`, with the
-    // progress lines below it.
+    // Shown as a live line with the phase and the elapsed time on a
+    // terminal, and as `built berth's Python runtime … in 48s` once done.
+    let start = std::time::Instant::now();
+    let components = vec![RUNTIME_NAME.to_owned()];
     reporter.report(&Event::Building {
         workspace: dir.display().to_string(),
+        components: components.clone(),
+        tool: "componentize-py".to_owned(),
     });
-    berth_build::ensure_python_runtime(dir, &mut |line| {
+    let file = berth_build::ensure_python_runtime(dir, &mut |line| {
         reporter.report(&Event::BuildOutput {
             line: line.to_string(),
         })
     })
-    .map_err(|e| EngineError::Build(e.to_string()))
+    .map_err(|e| EngineError::Build(e.to_string()))?;
+    reporter.report(&Event::Built {
+        components,
+        millis: start.elapsed().as_secs_f64() * 1000.0,
+    });
+    Ok(file)
 }
+
+/// How progress names the runtime while it is built.
+const RUNTIME_NAME: &str = "berth's Python runtime";
 
 /// Loads Python components for one run: finds (or builds) the runtime on
 /// first use only, so a repository without Python never needs it.

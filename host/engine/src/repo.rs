@@ -5,6 +5,7 @@
 
 use crate::EngineError;
 use crate::event::{Event, Reporter};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Where a package's code comes from.
@@ -54,6 +55,16 @@ impl Repository {
             return Err(EngineError::NotARepository { path: root });
         }
         Ok(Self { root })
+    }
+
+    /// `path` relative to the repository root when inside it, for messages.
+    pub fn shown(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .ok()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(path)
+            .display()
+            .to_string()
     }
 
     /// The folder of the component packages.
@@ -127,16 +138,23 @@ impl Repository {
         Ok(packages)
     }
 
-    /// Builds the Rust packages whose component is missing or older than
-    /// their sources; does nothing when all are fresh. Python packages are
-    /// never built: their sources are read when they are loaded.
-    pub fn build_stale(&self, reporter: &dyn Reporter) -> Result<(), EngineError> {
-        let packages = self.packages()?;
-        let stale = packages
+    /// Builds those of `packages` that are Rust sources and whose component
+    /// is missing or was built from other sources (a digest of their
+    /// content decides, not modification times); does nothing when all are
+    /// fresh. Python packages are never built: their sources are read when
+    /// they are loaded.
+    pub fn build_stale(
+        &self,
+        packages: &[PackageDir],
+        reporter: &dyn Reporter,
+    ) -> Result<(), EngineError> {
+        let rust: Vec<String> = packages
             .iter()
-            .any(|p| p.origin == Origin::Source && berth_build::stale(&p.defdir, &p.wasm));
-        if stale {
-            self.build_rust(reporter)?;
+            .filter(|p| p.origin == Origin::Source && berth_build::stale(&p.defdir, &p.wasm))
+            .map(|p| p.name.clone())
+            .collect();
+        if !rust.is_empty() {
+            self.build_rust(Some(&rust), reporter)?;
         }
         Ok(())
     }
@@ -154,7 +172,7 @@ impl Repository {
         let packages = self.packages()?;
         let mut built = Vec::new();
         if packages.iter().any(|p| p.origin == Origin::Source) {
-            built = self.build_rust(reporter)?;
+            built = self.build_rust(None, reporter)?;
         }
         if packages.iter().any(|p| p.origin == Origin::Python) {
             let existed = berth_build::python_runtime_file(python_runtime).is_file();
@@ -166,15 +184,33 @@ impl Repository {
         Ok(built)
     }
 
-    /// Builds the cargo workspace `components/`.
-    fn build_rust(&self, reporter: &dyn Reporter) -> Result<Vec<PathBuf>, EngineError> {
+    /// Builds the crates `only` names of the cargo workspace `components/`,
+    /// or every one.
+    fn build_rust(
+        &self,
+        only: Option<&[String]>,
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<PathBuf>, EngineError> {
         let workspace = self.components_dir();
+        let components = match only {
+            Some(names) => names.to_vec(),
+            None => self
+                .packages()?
+                .into_iter()
+                .filter(|p| p.origin == Origin::Source)
+                .map(|p| p.name)
+                .collect(),
+        };
+        let start = std::time::Instant::now();
         reporter.report(&Event::Building {
-            workspace: workspace.display().to_string(),
+            workspace: self.shown(&workspace),
+            components: components.clone(),
+            tool: "cargo".to_owned(),
         });
         let toolchain = berth_build::detect().map_err(|e| EngineError::Build(e.to_string()))?;
-        let built = berth_build::build_workspace(
+        let built = berth_build::build_members(
             &workspace,
+            only,
             &self.target_dir(),
             &self.build_dir(),
             &toolchain,
@@ -201,8 +237,38 @@ impl Repository {
                 )));
             }
         }
+        reporter.report(&Event::Built {
+            components,
+            millis: start.elapsed().as_secs_f64() * 1000.0,
+        });
         Ok(built.into_iter().map(|b| b.wasm).collect())
     }
+}
+
+/// The names of the packages `environment` uses, given the names of the
+/// packages there are: the components one of its hosts lists (ignored ones
+/// included) or one of its sections configures. `None` (use them all) when
+/// it names a component that no package is named after — a package whose
+/// roots have other names, or a typo — so that the model can find it or
+/// say which names exist.
+pub fn used_names(
+    environment: &berth_config::Environment,
+    available: &[&str],
+) -> Option<BTreeSet<String>> {
+    let mut named: BTreeSet<String> = environment
+        .hosts
+        .iter()
+        .flat_map(|h| h.components.iter().map(|c| c.name.clone()))
+        .collect();
+    named.extend(environment.components.keys().cloned());
+    named.extend(environment.grants.keys().cloned());
+    if let Some(secrets) = &environment.secrets {
+        named.extend(secrets.components.keys().cloned());
+    }
+    named
+        .iter()
+        .all(|n| available.contains(&n.as_str()))
+        .then_some(named)
 }
 
 fn single_wasm(dir: &Path) -> Option<PathBuf> {

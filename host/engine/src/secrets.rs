@@ -56,7 +56,15 @@ pub fn mask_event(event: &mut Event, mask: &Mask) {
             m(environment);
             hosts.iter_mut().for_each(m);
         }
-        Event::Building { workspace } => m(workspace),
+        Event::Building {
+            workspace,
+            components,
+            tool,
+        } => {
+            m(workspace);
+            components.iter_mut().for_each(m);
+            m(tool);
+        }
         Event::BuildOutput { line } => m(line),
         Event::Loaded { package, path, .. } => {
             m(package);
@@ -127,6 +135,8 @@ pub fn mask_event(event: &mut Event, mask: &Mask) {
             m(component);
             m(because);
         }
+        Event::Phase { name } => m(name),
+        Event::Built { components, .. } => components.iter_mut().for_each(m),
         Event::Summary(summary) => mask_summary(summary, mask),
     }
 }

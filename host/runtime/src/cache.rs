@@ -86,7 +86,9 @@ impl Cache {
         Some(mac)
     }
 
-    fn mac_path(entry: &Path) -> Option<PathBuf> {
+    /// Where the MACs of `entry` are kept; its modification time says when
+    /// the entry was last used (see [`crate::evict`]).
+    pub(crate) fn mac_path(entry: &Path) -> Option<PathBuf> {
         let name = entry.file_name()?.to_str()?;
         Some(entry.parent()?.join("macs").join(format!("{name}.mac")))
     }
@@ -181,7 +183,9 @@ impl Cache {
     /// The compiled component for `sha256`, when the cache holds a usable one.
     pub(crate) fn cached(&self, engine: &Engine, sha256: &str) -> Option<Component> {
         let entry = self.entry(sha256)?;
-        deserialize(engine, self.verified(&entry)?).ok()
+        let component = deserialize(engine, self.verified(&entry)?).ok()?;
+        crate::evict::touch(&entry);
+        Some(component)
     }
 
     /// The digest and API version recorded for `path`, if the file is still
@@ -243,13 +247,17 @@ impl Cache {
             && let Some(cached) = self.verified(entry)
             && let Ok(component) = deserialize(engine, cached)
         {
+            crate::evict::touch(entry);
             return Ok((component, CacheOutcome::Hit));
         }
         let component = Component::new(engine, bytes)?;
         if let Some(entry) = &entry {
             // A cache that cannot be written only costs time on the next run.
-            if let Err(e) = self.store_entry(entry, &component.serialize()?) {
-                tracing::warn!(path = %entry.display(), error = %e, "cannot write the component cache");
+            match self.store_entry(entry, &component.serialize()?) {
+                Ok(()) => crate::evict::after_store(entry),
+                Err(e) => {
+                    tracing::warn!(path = %entry.display(), error = %e, "cannot write the component cache")
+                }
             }
         }
         Ok((component, CacheOutcome::Compiled))

@@ -231,14 +231,17 @@ fn process_error(e: ProcessError) -> Error {
 impl types::Host for State {}
 
 impl model::Host for State {
+    #[tracing::instrument(name = "model.host", level = "debug", skip_all, fields(component = %self.component), ret)]
     fn host(&mut self) -> HostInfo {
         self.model.host.clone()
     }
 
+    #[tracing::instrument(name = "model.environment", level = "debug", skip_all, fields(component = %self.component))]
     fn environment(&mut self) -> EnvironmentInfo {
         self.model.environment.clone()
     }
 
+    #[tracing::instrument(name = "model.attribute", level = "debug", skip_all, fields(component = %self.component, name = %name), ret, err(Debug))]
     fn attribute(&mut self, name: String) -> Result<String, Error> {
         self.model.attributes.get(&name).cloned().ok_or_else(|| {
             let known: Vec<&str> = self.model.attributes.keys().map(String::as_str).collect();
@@ -254,10 +257,12 @@ impl model::Host for State {
         })
     }
 
+    #[tracing::instrument(name = "model.features", level = "debug", skip_all, fields(component = %self.component), ret)]
     fn features(&mut self) -> Vec<String> {
         self.model.features.clone()
     }
 
+    #[tracing::instrument(name = "model.provide", level = "debug", skip_all, fields(component = %self.component, key = %key, value = %value), ret, err(Debug))]
     fn provide(&mut self, key: String, value: String) -> Result<(), Error> {
         self.model_write(&format!("provide(`{key}`)"))?;
         if let Err(e) = serde_json_check(&value) {
@@ -270,6 +275,7 @@ impl model::Host for State {
         Ok(())
     }
 
+    #[tracing::instrument(name = "model.require", level = "debug", skip_all, fields(component = %self.component, key = %key, options = ?options), ret, err(Debug))]
     fn require(&mut self, key: String, options: RequireOptions) -> Result<Vec<Provided>, Error> {
         self.model_write(&format!("require(`{key}`)"))?;
         let host = &self.model.host.name;
@@ -292,6 +298,7 @@ impl model::Host for State {
         Ok(found)
     }
 
+    #[tracing::instrument(name = "model.resolve", level = "debug", skip_all, fields(component = %self.component, address = %address), ret, err(Debug))]
     fn resolve(&mut self, address: String) -> Result<String, Error> {
         match &self.model.addresses {
             Some(resolver) => resolver.resolve(&address),
@@ -308,18 +315,24 @@ fn serde_json_check(value: &str) -> Result<(), serde_json::Error> {
 }
 
 impl fs::Host for State {
+    #[tracing::instrument(name = "fs.read", level = "debug", skip_all, fields(component = %self.component, path = %path, bytes = tracing::field::Empty), err(Debug))]
     fn read(&mut self, path: String) -> Result<Vec<u8>, Error> {
-        self.sandbox_for(&format!("fs.read(`{path}`)"))?
+        let content = self
+            .sandbox_for(&format!("fs.read(`{path}`)"))?
             .read(&path)
-            .map_err(fs_error)
+            .map_err(fs_error)?;
+        tracing::Span::current().record("bytes", content.len());
+        Ok(content)
     }
 
+    #[tracing::instrument(name = "fs.write", level = "debug", skip_all, fields(component = %self.component, path = %path, bytes = content.len(), mode = ?mode), ret, err(Debug))]
     fn write(&mut self, path: String, content: Vec<u8>, mode: Option<u32>) -> Result<(), Error> {
         self.sandbox_for(&format!("fs.write(`{path}`)"))?
             .write_atomic(&path, &content, mode)
             .map_err(fs_error)
     }
 
+    #[tracing::instrument(name = "fs.stat", level = "debug", skip_all, fields(component = %self.component, path = %path), ret, err(Debug))]
     fn stat(&mut self, path: String) -> Result<Option<fs::StatInfo>, Error> {
         let stat = self
             .sandbox_for(&format!("fs.stat(`{path}`)"))?
@@ -337,30 +350,35 @@ impl fs::Host for State {
         }))
     }
 
+    #[tracing::instrument(name = "fs.list", level = "debug", skip_all, fields(component = %self.component, path = %path), ret, err(Debug))]
     fn list(&mut self, path: String) -> Result<Vec<String>, Error> {
         self.sandbox_for(&format!("fs.list(`{path}`)"))?
             .list(&path)
             .map_err(fs_error)
     }
 
+    #[tracing::instrument(name = "fs.mkdir", level = "debug", skip_all, fields(component = %self.component, path = %path, leading = leading), ret, err(Debug))]
     fn mkdir(&mut self, path: String, leading: bool) -> Result<(), Error> {
         self.sandbox_for(&format!("fs.mkdir(`{path}`)"))?
             .mkdir(&path, leading)
             .map_err(fs_error)
     }
 
+    #[tracing::instrument(name = "fs.remove", level = "debug", skip_all, fields(component = %self.component, path = %path), ret, err(Debug))]
     fn remove(&mut self, path: String) -> Result<(), Error> {
         self.sandbox_for(&format!("fs.remove(`{path}`)"))?
             .remove(&path)
             .map_err(fs_error)
     }
 
+    #[tracing::instrument(name = "fs.symlink", level = "debug", skip_all, fields(component = %self.component, path = %path, target = %target), ret, err(Debug))]
     fn symlink(&mut self, path: String, target: String) -> Result<(), Error> {
         self.sandbox_for(&format!("fs.symlink(`{path}`)"))?
             .symlink(&path, &target)
             .map_err(fs_error)
     }
 
+    #[tracing::instrument(name = "fs.chmod", level = "debug", skip_all, fields(component = %self.component, path = %path, mode = format_args!("{mode:o}")), ret, err(Debug))]
     fn chmod(&mut self, path: String, mode: u32) -> Result<(), Error> {
         self.sandbox_for(&format!("fs.chmod(`{path}`)"))?
             .chmod(&path, mode)
@@ -369,6 +387,7 @@ impl fs::Host for State {
 }
 
 impl process::Host for State {
+    #[tracing::instrument(name = "process.run", level = "debug", skip_all, fields(component = %self.component, argv = ?cmd.argv, cwd = ?cmd.cwd, status = tracing::field::Empty), err(Debug))]
     fn run(&mut self, cmd: process::Command) -> Result<process::Output, Error> {
         let request = format!("process.run(`{}`)", cmd.argv.join(" "));
         let sandbox = self.sandbox_for(&request)?;
@@ -383,6 +402,7 @@ impl process::Host for State {
                 },
             )
             .map_err(process_error)?;
+        tracing::Span::current().record("status", output.status);
         Ok(process::Output {
             status: output.status,
             stdout: output.stdout,

@@ -117,6 +117,7 @@ impl Runtime {
     /// it from the cache), prepares instantiation, and calls `describe`.
     ///
     /// Nothing of the component runs before its version was checked.
+    #[tracing::instrument(name = "runtime.load", level = "debug", skip(self), fields(path = %path.display()))]
     pub fn load(&self, path: &Path) -> Result<Package, LoadError> {
         let (sha256, api_version, component, cache) = self.compiled(path)?;
         self.prepare(path, sha256, api_version, component, cache, None)
@@ -464,6 +465,13 @@ impl Instance {
         phase: Phase,
         f: impl FnOnce(&Bindings, &mut Store<State>) -> wasmtime::Result<Result<T, Error>>,
     ) -> Result<T, CallError> {
+        // One span per call into the guest; its host calls nest inside.
+        let _span = tracing::debug_span!(
+            "guest.call",
+            component = %self.store.data().component,
+            phase = %phase
+        )
+        .entered();
         let previous = self.store.data().sandbox.clone();
         {
             let state = self.store.data_mut();

@@ -35,6 +35,7 @@
 
 mod cache;
 mod error;
+pub mod evict;
 mod host;
 mod instance;
 mod python;

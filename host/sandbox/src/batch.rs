@@ -122,11 +122,9 @@ impl Sandbox {
             Some(dir) => dir,
             None => {
                 let dir = Arc::new(target.open_parent()?);
-                let mut batch = self.batch();
-                if batch.swept.insert(target.parent_host.clone()) {
-                    sweep(&dir);
-                }
-                batch.sync_later(target.parent_host.clone(), Arc::clone(&dir));
+                self.sweep_once(&target.parent_host, &dir);
+                self.batch()
+                    .sync_later(target.parent_host.clone(), Arc::clone(&dir));
                 dir
             }
         };
@@ -140,6 +138,35 @@ impl Sandbox {
             host: target.host,
         });
         Ok(())
+    }
+
+    /// Removes the temporary files that a killed run of berth left beside
+    /// `path` (in its directory): `.NAME.berth-PID-N` of a process that no
+    /// longer runs. Done once per directory and run, as the first write into
+    /// a directory does it; does nothing in a read-only sandbox, and for a
+    /// path whose directory does not exist or is outside the writable
+    /// roots. A deploy calls it for every file it manages, so that a
+    /// converged run cleans up too.
+    pub fn remove_leftovers(&self, path: &str) {
+        if self.read_only {
+            return;
+        }
+        let Ok(target) = self.write_target(path, None) else {
+            return;
+        };
+        if self.batch().swept.contains(&target.parent_host) {
+            return;
+        }
+        if let Ok(dir) = target.open_parent() {
+            self.sweep_once(&target.parent_host, &dir);
+        }
+    }
+
+    /// Sweeps `dir` (at host path `host`) unless this run did already.
+    pub(crate) fn sweep_once(&self, host: &Path, dir: &Dir) {
+        if self.batch().swept.insert(host.to_path_buf()) {
+            sweep(dir);
+        }
     }
 
     /// Makes every staged write durable and puts it in place: one `syncfs`

@@ -169,6 +169,84 @@ impl Resolved<'_> {
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// The largest file berth reads whole for a component (`fs.read`, a File
+/// step's `source`, a template file): 256 MiB, what a component may hold in
+/// its own memory by default.
+pub const FILE_LIMIT: u64 = 256 << 20;
+
+/// The most entries [`Sandbox::list`] returns.
+pub const LIST_LIMIT: usize = 1_000_000;
+
+/// Reads the regular file `r` whole, refusing anything else and anything
+/// larger than [`FILE_LIMIT`] before reading it.
+fn read_regular(dir: &Dir, r: &Resolved<'_>) -> Result<Vec<u8>, FsError> {
+    use std::io::Read as _;
+    let host = r.host();
+    let fail = |e: io::Error| map_io(e, READ, &host);
+    // Non-blocking: opening a FIFO then returns at once, and the type check
+    // below refuses it.
+    let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY;
+    let mut file = match dir.open_with(
+        r.cap(),
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(flags.bits() as i32),
+    ) {
+        Ok(f) => f,
+        // A socket cannot be opened.
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NXIO.raw_os_error()) => {
+            return Err(not_regular(&host, "a socket"));
+        }
+        Err(e) => return Err(fail(e)),
+    };
+    let meta = file.metadata().map_err(fail)?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        use cap_std::fs::FileTypeExt as _;
+        let what = if ft.is_dir() {
+            return Err(is_a_directory(READ, &host));
+        } else if ft.is_fifo() {
+            "a FIFO (named pipe)"
+        } else if ft.is_char_device() || ft.is_block_device() {
+            "a device"
+        } else {
+            "not a regular file"
+        };
+        return Err(not_regular(&host, what));
+    }
+    if meta.len() > FILE_LIMIT {
+        return Err(too_large(&host, meta.len()));
+    }
+    // Back to blocking reads for a regular file, which never block for long.
+    let _ = rustix::fs::fcntl_setfl(&file, rustix::fs::OFlags::empty());
+    let mut content = Vec::with_capacity(meta.len() as usize);
+    (&mut file)
+        .take(FILE_LIMIT + 1)
+        .read_to_end(&mut content)
+        .map_err(fail)?;
+    if content.len() as u64 > FILE_LIMIT {
+        // It grew while being read.
+        return Err(too_large(&host, content.len() as u64));
+    }
+    Ok(content)
+}
+
+fn not_regular(host: &Path, what: &str) -> FsError {
+    FsError::Invalid(format!(
+        "cannot read `{}`: it is {what}; berth reads regular files only",
+        host.display()
+    ))
+}
+
+fn too_large(host: &Path, size: u64) -> FsError {
+    FsError::Invalid(format!(
+        "cannot read `{}`: it is {}, larger than the {} berth reads of one file",
+        host.display(),
+        crate::human_bytes(size),
+        crate::human_bytes(FILE_LIMIT)
+    ))
+}
+
 /// `path` itself when it is relative and needs no normalization: no empty,
 /// `.` or `..` segment. The common case; it skips parsing the components.
 fn plain_relative(path: &str) -> Option<PathBuf> {
@@ -381,18 +459,20 @@ impl Sandbox {
         Ok(())
     }
 
-    /// The whole content of a file.
+    /// The whole content of a regular file of at most [`FILE_LIMIT`] bytes.
     ///
     /// # Errors
     ///
     /// [`FsError::NotFound`] when it is missing, [`FsError::Denied`] when it
     /// is outside the granted paths or reached through a symlink that leads
-    /// out, [`FsError::Invalid`] for `..`.
+    /// out, [`FsError::Invalid`] for `..`, for something that is not a
+    /// regular file (a FIFO, a device, a socket, a directory: reading one
+    /// could block or never end) and for a file larger than [`FILE_LIMIT`].
     pub fn read(&self, path: &str) -> Result<Vec<u8>, FsError> {
         let r = self.resolve(path, READ)?;
         let dir = self.dir(&r, path, READ)?;
         self.commit_if_staged(&r)?;
-        dir.read(r.cap()).map_err(|e| map_io(e, READ, &r.host()))
+        read_regular(dir, &r)
     }
 
     /// The whole content of a file of the definition folder: a relative path
@@ -406,7 +486,7 @@ impl Sandbox {
         let r = self.resolve_in(path, READ, 1)?;
         let dir = self.dir(&r, path, READ)?;
         self.commit_if_staged(&r)?;
-        dir.read(r.cap()).map_err(|e| map_io(e, READ, &r.host()))
+        read_regular(dir, &r)
     }
 
     /// Replaces a file's content atomically: a temporary file in the same
@@ -432,6 +512,7 @@ impl Sandbox {
     ) -> Result<(), FsError> {
         let target = self.prepare_write(path, mode)?;
         let parent = target.open_parent()?;
+        self.sweep_once(&target.parent_host, &parent);
         write_temp(&parent, content, &target, |file, temp| {
             file.sync_all()?;
             parent.rename(temp, &parent, &target.name)
@@ -585,7 +666,8 @@ impl Sandbox {
     ///
     /// # Errors
     ///
-    /// [`FsError::NotFound`] when it is missing; otherwise as [`Sandbox::read`].
+    /// [`FsError::NotFound`] when it is missing; [`FsError::Invalid`] when it
+    /// has more than [`LIST_LIMIT`] entries; otherwise as [`Sandbox::read`].
     pub fn list(&self, path: &str) -> Result<Vec<String>, FsError> {
         let r = self.resolve(path, LIST)?;
         let dir = self.dir(&r, path, LIST)?;
@@ -599,6 +681,12 @@ impl Sandbox {
         let mut names = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| map_io(e, LIST, &host))?;
+            if names.len() == LIST_LIMIT {
+                return Err(FsError::Invalid(format!(
+                    "cannot list `{}`: it has more than {LIST_LIMIT} entries, more than berth lists",
+                    host.display()
+                )));
+            }
             names.push(entry.file_name().to_string_lossy().into_owned());
         }
         names.sort();

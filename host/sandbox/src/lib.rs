@@ -50,5 +50,5 @@ pub use batch::Committed;
 pub use compare::Comparison;
 pub use confine::available as landlock_available;
 pub use error::{FsError, ProcessError};
-pub use fs::{Access, Grant, Kind, SPECIAL_MODES, Sandbox, Stat};
-pub use process::{Command, Output, Programs, SAFE_PATH};
+pub use fs::{Access, FILE_LIMIT, Grant, Kind, LIST_LIMIT, SPECIAL_MODES, Sandbox, Stat};
+pub use process::{Command, OUTPUT_LIMIT, Output, Programs, SAFE_PATH, human_bytes};

@@ -1,13 +1,17 @@
 //! Programs: the allow-list, and confined runs with a cleared environment,
 //! captured output and a timeout.
 
-use std::io::{self, Write as _};
+use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+mod capture;
+mod supervisor;
+
+pub use capture::OUTPUT_LIMIT;
 
 use crate::confine;
 use crate::error::ProcessError;
@@ -150,10 +154,57 @@ impl Command {
 pub struct Output {
     /// The exit status; -1 when the program was killed by a signal.
     pub status: i32,
-    /// Everything it wrote to standard output.
+    /// What it wrote to standard output, up to [`OUTPUT_LIMIT`] bytes.
     pub stdout: Vec<u8>,
-    /// Everything it wrote to standard error.
+    /// What it wrote to standard error, up to [`OUTPUT_LIMIT`] bytes.
     pub stderr: Vec<u8>,
+    /// How many bytes of standard output were dropped past the limit.
+    pub stdout_dropped: u64,
+    /// How many bytes of standard error were dropped past the limit.
+    pub stderr_dropped: u64,
+}
+
+impl Output {
+    /// A note on what was dropped, for a log line or an error: ``berth kept
+    /// the first 16 MiB of stdout and dropped 2.9 GiB``; `None` when
+    /// nothing was.
+    pub fn dropped_note(&self) -> Option<String> {
+        let parts: Vec<String> = [
+            ("stdout", self.stdout_dropped),
+            ("stderr", self.stderr_dropped),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(what, n)| format!("{what} ({} dropped)", human_bytes(n)))
+        .collect();
+        (!parts.is_empty()).then(|| {
+            format!(
+                "berth kept the first {} of {}",
+                human_bytes(OUTPUT_LIMIT as u64),
+                parts.join(" and ")
+            )
+        })
+    }
+}
+
+/// `1.2 MB`-style sizes for messages: bytes below 1 KiB, else KiB, MiB or
+/// GiB with one decimal where it matters.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if value.fract() < 0.05 || value >= 100.0 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 impl Sandbox {
@@ -168,6 +219,13 @@ impl Sandbox {
     /// interpreters, makes no device nodes, signals and connects to nothing
     /// outside its own process tree and, unless [`Sandbox::allow_network`],
     /// creates no socket at all. A non-zero exit is not an error.
+    ///
+    /// The program runs under a supervisor process (a child subreaper): when
+    /// the program exits or the deadline passes, every process it started
+    /// is killed, including those that called `setsid` or daemonized, before
+    /// `run` returns. Of each output stream the first [`OUTPUT_LIMIT`] bytes
+    /// are kept; the rest is read, counted ([`Output::stdout_dropped`]) and
+    /// dropped.
     ///
     /// # Errors
     ///
@@ -223,43 +281,28 @@ impl Sandbox {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        // The supervisor first: it forks the program, which then confines
+        // itself; the supervisor stays outside the confinement.
+        let mut control = supervisor::install(&mut command)
+            .map_err(|e| ProcessError::Io(format!("cannot run `{shown}`: {e}")))?;
         confine::install(&mut command, cwd, confinement, !self.unconfined);
         let mut child = command.spawn().map_err(|e| spawn_error(&shown, &e))?;
+        drop(command);
 
-        let stdin = match (child.stdin.take(), cmd.stdin.clone()) {
-            (Some(mut pipe), Some(bytes)) => Some(std::thread::spawn(move || {
-                // A program that exits without reading its input is fine.
-                let _ = pipe.write_all(&bytes);
-            })),
-            _ => None,
-        };
-        let stdout = child.stdout.take().map(reader);
-        let stderr = child.stderr.take().map(reader);
-
-        let status = wait_timeout(&mut child, cmd.timeout)
+        let captured = capture::collect(&mut child, &mut control, cmd.stdin.clone(), cmd.timeout)
             .map_err(|e| ProcessError::Io(format!("cannot wait for `{shown}`: {e}")))?;
-        let status = match status {
-            Some(s) => s,
-            None => {
-                // The whole group: a program's own children die with it.
-                let pid = rustix::process::Pid::from_child(&child);
-                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-                let _ = child.kill();
-                let _ = child.wait();
-                join(stdin);
-                let _ = collect(stdout);
-                let _ = collect(stderr);
-                return Err(ProcessError::TimedOut(format!(
-                    "`{shown}` did not finish within {} and was killed",
-                    human_duration(cmd.timeout)
-                )));
-            }
+        let Some(status) = captured.status else {
+            return Err(ProcessError::TimedOut(format!(
+                "`{shown}` did not finish within {} and was killed, with every process it started",
+                human_duration(cmd.timeout)
+            )));
         };
-        join(stdin);
         Ok(Output {
             status: exit_code(status),
-            stdout: collect(stdout),
-            stderr: collect(stderr),
+            stdout: captured.stdout.kept,
+            stderr: captured.stderr.kept,
+            stdout_dropped: captured.stdout.dropped,
+            stderr_dropped: captured.stderr.dropped,
         })
     }
 
@@ -310,24 +353,6 @@ fn spawn_error(shown: &str, e: &io::Error) -> ProcessError {
     }
 }
 
-fn reader<R: io::Read + Send + 'static>(mut pipe: R) -> JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = pipe.read_to_end(&mut buf);
-        buf
-    })
-}
-
-fn collect(handle: Option<JoinHandle<Vec<u8>>>) -> Vec<u8> {
-    handle.and_then(|h| h.join().ok()).unwrap_or_default()
-}
-
-fn join(handle: Option<JoinHandle<()>>) {
-    if let Some(h) = handle {
-        let _ = h.join();
-    }
-}
-
 fn exit_code(status: ExitStatus) -> i32 {
     match status.code() {
         Some(code) => code,
@@ -335,48 +360,6 @@ fn exit_code(status: ExitStatus) -> i32 {
             debug_assert!(status.signal().is_some());
             -1
         }
-    }
-}
-
-/// Waits for the child at most `timeout`; `None` when it is still running.
-/// A pidfd makes the wait exact; without one, polls.
-fn wait_timeout(child: &mut Child, timeout: Duration) -> io::Result<Option<ExitStatus>> {
-    let deadline = Instant::now() + timeout;
-    let pidfd = rustix::process::Pid::from_child(child);
-    if let Ok(fd) = rustix::process::pidfd_open(pidfd, rustix::process::PidfdFlags::empty()) {
-        loop {
-            if let Some(s) = child.try_wait()? {
-                return Ok(Some(s));
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(None);
-            }
-            let ts = rustix::event::Timespec {
-                tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
-                tv_nsec: i64::from(left.subsec_nanos()),
-            };
-            let mut fds = [rustix::event::PollFd::new(
-                &fd,
-                rustix::event::PollFlags::IN,
-            )];
-            match rustix::event::poll(&mut fds, Some(&ts)) {
-                Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if let Some(s) = child.try_wait()? {
-            return Ok(Some(s));
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(None);
-        }
-        std::thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
 

@@ -50,7 +50,7 @@ pub use format::Plaintext;
 pub use keys::{
     DEFAULT_IDENTITY, IDENTITY_VAR, IdentitySources, SSH_KEYS, encrypt, parse_recipient, recipients,
 };
-pub use mask::{MASK, Mask};
+pub use mask::{MASK, Mask, diagnostic};
 pub use scope::{Uses, scope};
 
 /// The list of recipients beside a secrets file, used when the secrets have
@@ -131,6 +131,9 @@ pub fn load(
 ) -> Result<Environment, ConfigError> {
     let mut environment = berth_config::load(repo, env)?;
     environment.secrets = read(&environment, identities)?;
+    if let Some(secrets) = &environment.secrets {
+        mask::hide_in_diagnostics(Mask::of(secrets));
+    }
     Ok(environment)
 }
 

@@ -13,6 +13,39 @@ pub const MASK: &str = "********";
 /// out ordinary output and hides nothing. Whole values are always searched.
 const MIN_LINE: usize = 4;
 
+/// The masks of every environment whose secrets this process decrypted:
+/// berth's own diagnostics (tracing output, which shows the arguments and
+/// results of host calls) pass through them.
+static DIAGNOSTICS: std::sync::RwLock<Vec<Mask>> = std::sync::RwLock::new(Vec::new());
+
+/// Hides `mask`'s secrets in every diagnostic written from now on (see
+/// [`diagnostic`]). [`crate::load`] does this for every environment.
+pub(crate) fn hide_in_diagnostics(mask: Mask) {
+    if !mask.is_empty() {
+        DIAGNOSTICS
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(mask);
+    }
+}
+
+/// A diagnostic line with the secrets of every environment this process
+/// has loaded replaced by [`MASK`]; berth's tracing output is written
+/// through this.
+pub fn diagnostic(text: &str) -> std::borrow::Cow<'_, str> {
+    let masks = DIAGNOSTICS
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !masks.iter().any(|m| m.holds(text.as_bytes())) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = text.to_owned();
+    for m in masks.iter() {
+        m.apply(&mut out);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The sensitive strings of a run, and a matcher for them.
 ///
 /// Built from every secret value (attributes, host data), every line of a

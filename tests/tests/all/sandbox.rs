@@ -526,10 +526,11 @@ fn roots_named_dot_or_dot_dot_are_refused_wherever_they_appear() {
     }
     assert!(!repo.join("work").exists());
 
-    // A package that describes a root named `.` is refused as well, before
-    // anything runs; other roots of the repository are not deployed.
+    // A package that describes a root named `.` is refused as well when it
+    // is loaded, before anything runs; the other roots are not deployed.
+    // (A package the environment does not use is not loaded at all.)
     repo.component("dot", berth_tests::DOTNAME);
-    repo.env("local", "[hosts]\nlocalhost = probe\n");
+    repo.env("local", "[hosts]\nlocalhost = probe, dot\n");
     let error = repo.deploy("local").error();
     assert!(
         error.contains("describes a root component named `.`, which is not a valid name"),

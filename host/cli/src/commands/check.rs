@@ -127,6 +127,7 @@ impl Reporter for Quiet {
             || matches!(
                 event,
                 Event::Building { .. }
+                    | Event::Built { .. }
                     | Event::BuildOutput { .. }
                     | Event::Loaded { .. }
                     | Event::Warning { .. }

@@ -8,6 +8,11 @@ use berth_runtime::{Runtime, RuntimeOptions};
 use std::path::Path;
 use std::process::ExitCode;
 
+/// One line of what a component supplied, escaped for the terminal.
+fn l(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::escape::line(text)
+}
+
 pub fn run(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(file)
         .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", file.display()))?;
@@ -57,16 +62,18 @@ pub fn run(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
         println!("{out}");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{} {}", d.name, d.version);
-    println!("  file         {}", file.display());
-    println!("  api version  {}", package.api_version);
+    // Everything below but the file name and the digest comes from the
+    // component or its package: control characters are shown escaped.
+    println!("{} {}", l(&d.name), l(&d.version));
+    println!("  file         {}", l(&file.display().to_string()));
+    println!("  api version  {}", l(&package.api_version));
     println!("  sha256       {}", package.sha256);
     print_package(contents.as_ref(), disagrees);
     for r in &d.roots {
         println!();
-        println!("component {}", r.name);
+        println!("component {}", l(&r.name));
         if !r.doc.is_empty() {
-            println!("  {}", r.doc);
+            println!("  {}", l(&r.doc));
         }
         if r.attributes.is_empty() {
             println!("  attributes: none");
@@ -76,11 +83,15 @@ pub fn run(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
                 let default = a
                     .default
                     .as_deref()
-                    .map(|d| format!(" = {d}"))
+                    .map(|d| format!(" = {}", l(d)))
                     .unwrap_or_else(|| " (required)".to_string());
-                println!("    {}: {}{default}", a.name, attr_type(a.type_).as_str());
+                println!(
+                    "    {}: {}{default}",
+                    l(&a.name),
+                    attr_type(a.type_).as_str()
+                );
                 if !a.doc.is_empty() {
-                    println!("        {}", a.doc);
+                    println!("        {}", l(&a.doc));
                 }
             }
         }
@@ -89,10 +100,10 @@ pub fn run(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
         } else {
             println!("  needs:");
             for p in &r.needs.paths {
-                println!("    path {} {}", p.path, access_word(p.access));
+                println!("    path {} {}", l(&p.path), access_word(p.access));
             }
             for c in &r.needs.commands {
-                println!("    command {c}");
+                println!("    command {}", l(c));
             }
         }
     }
@@ -109,11 +120,14 @@ fn print_package(contents: Option<&Contents>, disagrees: bool) {
     };
     println!(
         "  package      {} {} (API {}), packaged by berth {}",
-        m.name, m.version, m.api_version, m.berth_version
+        l(&m.name),
+        l(&m.version),
+        l(&m.api_version),
+        l(&m.berth_version)
     );
     println!(
         "  source       {} (sha256 of its folder's files)",
-        m.source_digest
+        l(&m.source_digest)
     );
     if files.is_empty() {
         println!("  files        none");
@@ -121,7 +135,7 @@ fn print_package(contents: Option<&Contents>, disagrees: bool) {
         println!("  files        {}", files.len());
         for f in files {
             let exec = if f.executable { ", executable" } else { "" };
-            println!("    {} ({} bytes{exec})", f.path, f.content.len());
+            println!("    {} ({} bytes{exec})", l(&f.path), f.content.len());
         }
     }
     if disagrees {

@@ -8,6 +8,24 @@ use std::process::ExitCode;
 
 pub fn run(repo: PathBuf) -> anyhow::Result<ExitCode> {
     let opened = Repository::open(&repo)?;
+    // Without either file there is nothing to pin, and an empty lock file
+    // would only hide the mistake (a misnamed or misplaced packages.cfg).
+    let base = if repo == std::path::Path::new(".") {
+        PathBuf::new()
+    } else {
+        repo.clone()
+    };
+    let (config, lock) = (
+        base.join(berth_config::PACKAGES_FILE),
+        base.join(berth_config::LOCK_FILE),
+    );
+    if !config.exists() && !lock.exists() {
+        anyhow::bail!(
+            "there is no `{}`, so there is nothing to lock; create it with a `[packages]` section \
+             (`find-links = packages/`, see docs/packages.md) and run `berth lock` again",
+            config.display()
+        );
+    }
     let locked = berth_engine::pins::lock(&opened, &repo)?;
     let (mut added, mut changed, mut removed, mut unchanged) = (0, 0, 0, 0);
     for change in &locked.changes {

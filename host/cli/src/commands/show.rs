@@ -220,7 +220,10 @@ impl Reporter for BuildOnly {
         if let Some(inner) = &self.0
             && matches!(
                 event,
-                Event::Building { .. } | Event::BuildOutput { .. } | Event::Loaded { .. }
+                Event::Building { .. }
+                    | Event::Built { .. }
+                    | Event::BuildOutput { .. }
+                    | Event::Loaded { .. }
             )
         {
             inner.report(event);

@@ -326,3 +326,26 @@ fn a_run_killed_at_any_point_leaves_every_file_old_or_new() {
         assert_eq!(generation_of(&bytes, i), Some(1000));
     }
 }
+
+#[test]
+fn leftovers_beside_a_managed_file_are_removed_without_a_write() {
+    let f = Fixture::new();
+    let work = f.path("work");
+    // What a killed run leaves: a full-size temporary file of a process
+    // that no longer runs, and one of a process that does (this one).
+    let dead = work.join(".motd.berth-999999999-3");
+    let alive = work.join(format!(".motd.berth-{}-999", std::process::id()));
+    std::fs::write(&dead, vec![0u8; 1 << 20]).unwrap();
+    std::fs::write(&alive, b"in flight").unwrap();
+    std::fs::write(work.join("motd"), b"old").unwrap();
+
+    // Predict does not touch it.
+    f.sandbox().read_only().remove_leftovers("motd");
+    assert!(dead.exists());
+
+    let sb = f.sandbox();
+    sb.remove_leftovers("motd");
+    assert!(!dead.exists(), "{:?}", temporaries(&work));
+    assert!(alive.exists(), "a running process's file is kept");
+    assert_eq!(std::fs::read(work.join("motd")).unwrap(), b"old");
+}

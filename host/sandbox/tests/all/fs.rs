@@ -324,3 +324,62 @@ fn roots_must_be_absolute() {
         Err(FsError::Invalid(_))
     ));
 }
+
+#[test]
+fn reads_take_regular_files_only_and_never_block() {
+    let f = Fixture::new();
+    let sb = f.sandbox();
+    let fifo = f.path("work/fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // Nobody writes to it: a blocking read would hang here.
+    let err = sb.read("fifo").unwrap_err();
+    assert!(matches!(err, FsError::Invalid(_)), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot read `{}`: it is a FIFO (named pipe); berth reads regular files only",
+            fifo.display()
+        )
+    );
+    let dev = Grant {
+        path: "/dev".into(),
+        access: Access::Read,
+    };
+    let err = f.sandbox_with(vec![dev]).read("/dev/zero").unwrap_err();
+    assert!(err.to_string().contains("it is a device"), "{err}");
+    assert!(
+        sb.read(".")
+            .unwrap_err()
+            .to_string()
+            .contains("it is a directory")
+    );
+}
+
+#[test]
+fn a_file_larger_than_the_limit_is_refused_before_it_is_read() {
+    let f = Fixture::new();
+    let sb = f.sandbox();
+    // 64 GiB, sparse: reading it whole would need 64 GiB of memory.
+    let sparse = std::fs::File::create(f.path("work/sparse")).unwrap();
+    sparse.set_len(64 << 30).unwrap();
+    let start = std::time::Instant::now();
+    let err = sb.read("sparse").unwrap_err();
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot read `{}`: it is 64 GiB, larger than the 256 MiB berth reads of one file",
+            f.path("work/sparse").display()
+        )
+    );
+    // At the limit it reads.
+    sparse.set_len(berth_sandbox::FILE_LIMIT).unwrap();
+    assert_eq!(
+        sb.read("sparse").unwrap().len() as u64,
+        berth_sandbox::FILE_LIMIT
+    );
+}

@@ -86,8 +86,103 @@ fn timeout_kills_the_program() {
     assert!(matches!(err, ProcessError::TimedOut(_)));
     assert_eq!(
         err.to_string(),
-        "`sleep 5` did not finish within 200 ms and was killed"
+        "`sleep 5` did not finish within 200 ms and was killed, with every process it started"
     );
+}
+
+/// Whether a process whose command line holds `marker` is alive.
+fn alive(marker: &str) -> bool {
+    let found: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| c.windows(marker.len()).any(|w| w == marker.as_bytes()))
+        })
+        .map(|e| std::fs::read_to_string(e.path().join("status")).unwrap_or_default())
+        .collect();
+    for status in &found {
+        eprintln!("alive: {status}");
+    }
+    !found.is_empty()
+}
+
+#[test]
+fn a_background_child_does_not_hold_the_run() {
+    // bash exits at once; its `sleep` keeps the output pipe open. The run
+    // ends with bash, and the sleep is killed.
+    let f = Fixture::new();
+    let sb = f.sandbox();
+    let marker = format!("{}.417", std::process::id());
+    let script = format!("sleep {marker} & echo started");
+    let start = Instant::now();
+    let out = sb
+        .run(
+            &programs(&["bash", "sleep"]),
+            &cmd(&["bash", "-c", &script]),
+        )
+        .unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(out.stdout, b"started\n");
+    assert!(!alive(&marker), "the background sleep outlived the run");
+}
+
+#[test]
+fn a_daemon_started_with_setsid_is_gone_when_the_run_ends() {
+    let f = Fixture::new();
+    let sb = f.sandbox();
+    let p = programs(&["bash", "setsid", "sleep", "touch"]);
+    let marker = format!("{}.418", std::process::id());
+    // A session of its own, double-forked, its output closed: a daemon.
+    let script = format!(
+        "setsid bash -c 'exec >/dev/null 2>&1 </dev/null; (while :; do touch tick; sleep {marker}; done) &' ; echo started"
+    );
+    let out = sb.run(&p, &cmd(&["bash", "-c", &script])).unwrap();
+    assert_eq!(out.stdout, b"started\n");
+    assert!(!alive(&marker), "the daemon outlived the run");
+    let _ = std::fs::remove_file(f.path("work/tick"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!f.path("work/tick").exists(), "the daemon still writes");
+
+    // At the deadline, too.
+    let mut c = cmd(&[
+        "bash",
+        "-c",
+        &format!("setsid sleep {marker} & sleep {marker}"),
+    ]);
+    c.timeout = Duration::from_millis(300);
+    let err = sb.run(&p, &c).unwrap_err();
+    assert!(matches!(err, ProcessError::TimedOut(_)), "{err}");
+    assert!(!alive(&marker), "a process outlived the deadline");
+}
+
+#[test]
+fn output_is_kept_up_to_the_limit_and_the_rest_counted() {
+    let f = Fixture::new();
+    let sb = f.sandbox();
+    let p = programs(&["head"]);
+    let total = berth_sandbox::OUTPUT_LIMIT as u64 + 5_000_000;
+    let out = sb
+        .run(&p, &cmd(&["head", "-c", &total.to_string(), "/dev/zero"]))
+        .unwrap();
+    assert_eq!(out.status, 0);
+    assert_eq!(out.stdout.len(), berth_sandbox::OUTPUT_LIMIT);
+    assert_eq!(out.stdout_dropped, 5_000_000);
+    assert_eq!(out.stderr_dropped, 0);
+    assert_eq!(
+        out.dropped_note().unwrap(),
+        "berth kept the first 16 MiB of stdout (4.8 MiB dropped)"
+    );
+
+    // A program that never stops writing is killed at the deadline.
+    let mut c = cmd(&["cat", "/dev/zero"]);
+    c.timeout = Duration::from_millis(500);
+    let err = sb.run(&programs(&["cat"]), &c).unwrap_err();
+    assert!(matches!(err, ProcessError::TimedOut(_)), "{err}");
 }
 
 #[test]
