@@ -192,3 +192,49 @@ fn a_deploy_without_the_static_agent_says_how_to_build_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn secrets_reach_only_their_host_and_show_nowhere() {
+    let Some(h) = Harness::start() else { return };
+    let repo = h.repo(
+        "[environment]\nconnect_method = ssh\nhost_domain = test\n\n[hosts]\nweb = secretive\ndb = hello\n\n\
+         [grants:secretive]\nsecrets = tls.key\n",
+    );
+    let (password, key) = ("pw-9d41c2e8", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC");
+    let tls = format!("-----BEGIN PRIVATE KEY-----\n{key}\n-----END PRIVATE KEY-----\n");
+    repo.component("secretive", berth_tests::SECRETIVE)
+        .secrets(
+            "ssh",
+            &format!("[host:web]\ndata-token = tok-51ab\n\n[secretive]\npassword = {password}\n"),
+        )
+        .secret_file("ssh", "tls.key", tls.as_bytes());
+    let run = deploy(&repo, &["--identity", berth_tests::TEST_IDENTITY]);
+    assert_eq!(run.code, Some(0), "{}", run.output);
+    let work = h.work("web", "secretive");
+    let conf = work.join("app.conf");
+    assert_eq!(
+        std::fs::read_to_string(&conf).unwrap(),
+        format!("user = app\npassword = {password}\n")
+    );
+    assert_eq!(std::fs::read_to_string(work.join("tls.key")).unwrap(), tls);
+    // Content that holds a secret is private on the target, as locally.
+    for file in [&conf, &work.join("tls.key")] {
+        assert_eq!(
+            std::fs::metadata(file).unwrap().mode() & 0o777,
+            0o600,
+            "{file:?}"
+        );
+    }
+    let secrets: [&[u8]; 3] = [password.as_bytes(), key.as_bytes(), b"tok-51ab"];
+    for s in secrets {
+        assert!(
+            !run.output.contains(std::str::from_utf8(s).unwrap()),
+            "{}",
+            run.output
+        );
+    }
+    // The agent wrote them nowhere else, and db never had them.
+    let allowed = [conf.clone(), work.join("tls.key")];
+    assert!(berth_tests::files_holding(h.home("web"), &secrets, &allowed).is_empty());
+    assert!(berth_tests::files_holding(h.home("db"), &secrets, &[]).is_empty());
+}
