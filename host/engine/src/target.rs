@@ -241,51 +241,40 @@ pub struct Provided {
     pub value: String,
 }
 
-impl From<&HostInfo> for HostFacts {
-    fn from(h: &HostInfo) -> Self {
-        Self {
-            name: h.name.clone(),
-            fqdn: h.fqdn.clone(),
-            platform: h.platform.clone(),
-            service_user: h.service_user.clone(),
-            data: h.data.clone(),
+/// `From` both ways between a WIT record and its serde twin, which have
+/// the same fields.
+macro_rules! twins {
+    ($wit:ty, $data:ty, $($field:ident),+) => {
+        impl From<&$wit> for $data {
+            fn from(v: &$wit) -> Self {
+                Self { $($field: v.$field.clone()),+ }
+            }
         }
-    }
+        impl From<&$data> for $wit {
+            fn from(v: &$data) -> Self {
+                Self { $($field: v.$field.clone()),+ }
+            }
+        }
+    };
 }
 
-impl From<&HostFacts> for HostInfo {
-    fn from(h: &HostFacts) -> Self {
-        Self {
-            name: h.name.clone(),
-            fqdn: h.fqdn.clone(),
-            platform: h.platform.clone(),
-            service_user: h.service_user.clone(),
-            data: h.data.clone(),
-        }
-    }
-}
-
-impl From<&EnvironmentInfo> for EnvironmentFacts {
-    fn from(e: &EnvironmentInfo) -> Self {
-        Self {
-            name: e.name.clone(),
-            connect_method: e.connect_method.clone(),
-            host_domain: e.host_domain.clone(),
-            platform: e.platform.clone(),
-        }
-    }
-}
-
-impl From<&EnvironmentFacts> for EnvironmentInfo {
-    fn from(e: &EnvironmentFacts) -> Self {
-        Self {
-            name: e.name.clone(),
-            connect_method: e.connect_method.clone(),
-            host_domain: e.host_domain.clone(),
-            platform: e.platform.clone(),
-        }
-    }
-}
+twins!(
+    HostInfo,
+    HostFacts,
+    name,
+    fqdn,
+    platform,
+    service_user,
+    data
+);
+twins!(
+    EnvironmentInfo,
+    EnvironmentFacts,
+    name,
+    connect_method,
+    host_domain,
+    platform
+);
 
 /// How one root of a request ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
