@@ -44,6 +44,7 @@ mod compare;
 mod confine;
 mod error;
 mod fs;
+mod isolate;
 mod process;
 
 pub use batch::Committed;
@@ -51,4 +52,5 @@ pub use compare::Comparison;
 pub use confine::available as landlock_available;
 pub use error::{FsError, ProcessError};
 pub use fs::{Access, FILE_LIMIT, Grant, Kind, LIST_LIMIT, SPECIAL_MODES, Sandbox, Stat};
+pub use isolate::{Isolated, IsolatedError};
 pub use process::{Command, OUTPUT_LIMIT, Output, Programs, SAFE_PATH, human_bytes};

@@ -191,6 +191,9 @@ impl Output {
 /// GiB with one decimal where it matters.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n == 1 {
+        return "1 byte".to_owned();
+    }
     if n < 1024 {
         return format!("{n} bytes");
     }
