@@ -80,7 +80,7 @@ pub enum LoadError {
 pub enum CallError {
     /// The call ran past its wall-clock deadline and was interrupted.
     #[error(
-        "component `{component}` did not finish {phase} within its deadline of {timeout:?} (raise `timeout` in [environment] if it needs longer)"
+        "component `{component}` did not finish {phase} within its deadline of {timeout:?} ({setting})"
     )]
     Deadline {
         /// The root component.
@@ -89,10 +89,12 @@ pub enum CallError {
         phase: crate::Phase,
         /// The deadline.
         timeout: std::time::Duration,
+        /// Which setting gives the deadline.
+        setting: String,
     },
-    /// The guest tried to grow its memory past the cap.
+    /// The guest tried to grow its memories and tables past the cap.
     #[error(
-        "component `{component}` exceeded its memory limit of {} MiB during {phase}",
+        "component `{component}` exceeded its memory limit of {} MiB (all its memories and tables together) during {phase}",
         limit / (1024 * 1024)
     )]
     Memory {
@@ -113,6 +115,9 @@ pub enum CallError {
         /// The trap and its backtrace.
         message: String,
     },
+    /// The package could not be described, so none of its roots runs.
+    #[error("{0}")]
+    Broken(String),
     /// The guest returned an error.
     #[error(
         "component `{component}` failed during {phase}: {}",

@@ -6,9 +6,9 @@ use crate::wit::{EnvironmentInfo, Error, HostInfo, LogLevel, Provided, RequireOp
 use berth_sandbox::{FsError, Kind, ProcessError, Programs, Sandbox};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -107,12 +107,60 @@ impl Model {
     }
 }
 
-/// Counts refused memory growth so a trap can be reported as "out of memory".
+/// The memory cap of one instance: every linear memory and every table of
+/// it counted together, and how many of each it may have.
+///
+/// wasmtime's own `StoreLimits` caps each memory on its own, so a component
+/// with eight memories (or one huge table) could use eight times the cap.
+/// Growth past the cap traps, so that the call fails with an error that
+/// says so instead of the guest going on without the memory it asked for.
 #[derive(Debug)]
 pub(crate) struct Limiter {
-    pub(crate) limits: StoreLimits,
-    pub(crate) memory: usize,
+    /// The cap in bytes.
+    pub(crate) limit: usize,
+    /// Bytes in use: memories plus tables at [`TABLE_ELEMENT`] bytes each.
+    used: usize,
+    /// Set when a growth was refused, to report the trap as out of memory.
     pub(crate) hit: bool,
+}
+
+/// What berth counts for one table element: wasmtime stores a pointer.
+pub(crate) const TABLE_ELEMENT: usize = 8;
+
+/// How many linear memories one instance may create.
+pub const MAX_MEMORIES: usize = 16;
+
+/// How many tables one instance may create.
+pub const MAX_TABLES: usize = 16;
+
+/// How many core instances one instance may create.
+pub const MAX_INSTANCES: usize = 64;
+
+impl Limiter {
+    pub(crate) fn new(limit: usize) -> Limiter {
+        Limiter {
+            limit,
+            used: 0,
+            hit: false,
+        }
+    }
+
+    fn grow(&mut self, from: usize, to: usize, what: &str) -> wasmtime::Result<bool> {
+        let more = to.saturating_sub(from);
+        match self.used.checked_add(more) {
+            Some(used) if used <= self.limit => {
+                self.used = used;
+                Ok(true)
+            }
+            _ => {
+                self.hit = true;
+                Err(wasmtime::format_err!(
+                    "growing a {what} by {more} bytes would exceed the memory limit of {} bytes",
+                    self.limit
+                ))
+            }
+        }
+    }
 }
 
 impl ResourceLimiter for Limiter {
@@ -120,22 +168,34 @@ impl ResourceLimiter for Limiter {
         &mut self,
         current: usize,
         desired: usize,
-        maximum: Option<usize>,
+        _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let ok = self.limits.memory_growing(current, desired, maximum)?;
-        if !ok {
-            self.hit = true;
-        }
-        Ok(ok)
+        self.grow(current, desired, "memory")
     }
 
     fn table_growing(
         &mut self,
         current: usize,
         desired: usize,
-        maximum: Option<usize>,
+        _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        self.limits.table_growing(current, desired, maximum)
+        self.grow(
+            current.saturating_mul(TABLE_ELEMENT),
+            desired.saturating_mul(TABLE_ELEMENT),
+            "table",
+        )
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
     }
 }
 
@@ -147,7 +207,18 @@ pub(crate) struct State {
     pub(crate) sandbox: Option<Sandbox>,
     pub(crate) programs: Arc<Programs>,
     pub(crate) timeout: Duration,
+    /// Which setting gives `timeout`, for messages.
+    pub(crate) timeout_setting: Arc<str>,
+    /// When the running call must end: its start plus `timeout`. Host work
+    /// done for the call (programs, WASI sleeps) gets what is left.
+    pub(crate) deadline: Instant,
+    /// Set when host work for the running call was cut at its deadline (a
+    /// program killed, a WASI sleep shortened): the call then fails with
+    /// [`crate::CallError::Deadline`], whatever the guest makes of it.
+    pub(crate) overran: bool,
     pub(crate) log: LogSink,
+    /// Log lines written in the running call, to cap them.
+    pub(crate) logged: usize,
     pub(crate) limiter: Limiter,
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
@@ -173,16 +244,17 @@ impl State {
     pub(crate) fn flush_stdio(&mut self) {
         let out = self.stdout.contents();
         let err = self.stderr.contents();
-        for (bytes, seen, level) in [
-            (&out, &mut self.stdio_seen.0, LogLevel::Info),
-            (&err, &mut self.stdio_seen.1, LogLevel::Warn),
-        ] {
-            if bytes.len() > *seen {
-                let text = String::from_utf8_lossy(&bytes[*seen..]);
-                for line in text.lines() {
-                    (self.log)(level, line);
-                }
-                *seen = bytes.len();
+        let fresh = |bytes: &[u8], seen: usize| {
+            (bytes.len() > seen).then(|| String::from_utf8_lossy(&bytes[seen..]).into_owned())
+        };
+        let texts = [
+            (fresh(&out, self.stdio_seen.0), LogLevel::Info),
+            (fresh(&err, self.stdio_seen.1), LogLevel::Warn),
+        ];
+        self.stdio_seen = (out.len(), err.len());
+        for (text, level) in texts {
+            for line in text.iter().flat_map(|t| t.lines()) {
+                self.log_line(level, line);
             }
         }
     }
@@ -372,17 +444,36 @@ impl process::Host for State {
     fn run(&mut self, cmd: process::Command) -> Result<process::Output, Error> {
         let request = format!("process.run(`{}`)", cmd.argv.join(" "));
         let sandbox = self.sandbox_for(&request)?;
-        let output = sandbox
-            .run(
-                &self.programs,
-                &berth_sandbox::Command {
-                    argv: cmd.argv,
-                    cwd: cmd.cwd,
-                    stdin: cmd.stdin,
-                    timeout: self.timeout,
-                },
-            )
-            .map_err(process_error)?;
+        // A program gets what is left of the call's budget, not a budget of
+        // its own: the call ends at its deadline whatever it runs.
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            self.overran = true;
+            return Err(Error::Failed(format!(
+                "{request}: the deadline of this {} call has passed",
+                self.phase
+            )));
+        }
+        let shown = cmd.argv.join(" ");
+        let result = sandbox.run(
+            &self.programs,
+            &berth_sandbox::Command {
+                argv: cmd.argv,
+                cwd: cmd.cwd,
+                stdin: cmd.stdin,
+                timeout: left,
+            },
+        );
+        if matches!(result, Err(ProcessError::TimedOut(_))) {
+            self.overran = true;
+        }
+        let output = result.map_err(process_error)?;
+        if let Some(note) = output.dropped_note() {
+            self.log_line(
+                LogLevel::Warn,
+                &format!("`{shown}` wrote more than berth keeps: {note}"),
+            );
+        }
         Ok(process::Output {
             status: output.status,
             stdout: output.stdout,
@@ -391,14 +482,55 @@ impl process::Host for State {
     }
 }
 
-impl log::Host for State {
-    fn write(&mut self, level: LogLevel, message: String) {
-        (self.log)(level, &message);
+/// How many log lines one call into a component may write; the rest are
+/// counted and dropped with a note.
+pub const MAX_LOG_LINES: usize = 1000;
+
+/// How long one log line may be, in bytes; a longer one is cut.
+pub const MAX_LOG_LINE: usize = 4096;
+
+impl State {
+    /// Passes a line to the log sink, within [`MAX_LOG_LINES`] per call and
+    /// [`MAX_LOG_LINE`] bytes per line.
+    pub(crate) fn log_line(&mut self, level: LogLevel, line: &str) {
+        self.logged += 1;
+        if self.logged > MAX_LOG_LINES {
+            return;
+        }
+        if line.len() <= MAX_LOG_LINE {
+            (self.log)(level, line);
+            return;
+        }
+        let mut end = MAX_LOG_LINE;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        let cut = format!(
+            "{}… ({} more bytes not shown)",
+            &line[..end],
+            line.len() - end
+        );
+        (self.log)(level, &cut);
+    }
+
+    /// At the end of a call: one note for the log lines past the cap.
+    pub(crate) fn end_log(&mut self) {
+        if self.logged > MAX_LOG_LINES {
+            let dropped = self.logged - MAX_LOG_LINES;
+            (self.log)(
+                LogLevel::Warn,
+                &format!(
+                    "{dropped} more log lines of this {} call were dropped (at most {MAX_LOG_LINES} are shown per call)",
+                    self.phase
+                ),
+            );
+        }
+        self.logged = 0;
     }
 }
 
-impl Limiter {
-    pub(crate) fn limits_memory(&self) -> usize {
-        self.memory
+impl log::Host for State {
+    fn write(&mut self, level: LogLevel, message: String) {
+        self.log_line(level, &message);
     }
 }

@@ -10,9 +10,9 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap};
+use wasmtime::{Config, Engine, Store, Trap};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -27,18 +27,55 @@ const STDIO_CAPACITY: usize = 1 << 20;
 pub struct RuntimeOptions {
     /// Where compiled components are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
-    /// The most linear memory one instance may use, in bytes.
+    /// The most memory one instance may use, in bytes: all its linear
+    /// memories and tables together.
     pub memory_limit: usize,
+    /// The deadline of `describe`, which runs when a package loads.
+    pub timeout: Duration,
+    /// Which setting gives `timeout`, for the message of a missed deadline:
+    /// ``timeout` in [environment] of `environments/local/environment.cfg` sets it`.
+    pub timeout_setting: String,
+    /// Load a package whose `describe` fails as a broken package (see
+    /// [`Package::broken`]) instead of failing the load: a deployment then
+    /// fails only the roots that use it.
+    pub broken_packages: bool,
 }
+
+/// The default of [`RuntimeOptions::memory_limit`]: 256 MiB.
+pub const DEFAULT_MEMORY_LIMIT: usize = 256 * 1024 * 1024;
+
+/// The default of [`RuntimeOptions::timeout`]: 60 s, the default of
+/// `timeout` in environments.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
         Self {
             cache_dir: crate::cache::default_dir(),
-            memory_limit: 256 * 1024 * 1024,
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+            timeout: DEFAULT_TIMEOUT,
+            timeout_setting: "berth's default of 60 s; no environment is read here".to_owned(),
+            broken_packages: false,
         }
     }
 }
+
+impl RuntimeOptions {
+    /// These options with the deadline of an environment: `timeout` from
+    /// its `[environment]` in `file`.
+    pub fn with_environment_timeout(mut self, timeout: Duration, file: &Path) -> Self {
+        self.timeout = timeout;
+        self.timeout_setting =
+            format!("`timeout` in [environment] of `{}` sets it", file.display());
+        self
+    }
+}
+
+/// The most steps one root's `configure` may return.
+pub const MAX_STEPS: usize = 100_000;
+
+/// How deep a root's step tree may nest (a top-level step is at level 1).
+pub const MAX_DEPTH: usize = 64;
 
 /// One wasmtime engine with its linker, cache and deadline clock.
 pub struct Runtime {
@@ -81,9 +118,9 @@ impl Runtime {
             |state| state,
         )
         .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-        // Guests that import WASI (Python, JS) link against an empty context.
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        // Guests that import WASI (Python, JS) link against an empty context
+        // whose clocks end at the deadline.
+        crate::wasi::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         // Only berth's Python runtime imports it; other components ignore it.
         crate::python::add_to_linker(&mut linker)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
@@ -95,9 +132,19 @@ impl Runtime {
             std::thread::Builder::new()
                 .name("berth-deadline-clock".into())
                 .spawn(move || {
+                    // Epochs follow the wall clock, not the number of
+                    // wake-ups: on a busy machine a sleep of 10 ms takes
+                    // longer, and guest code would get more than its
+                    // deadline.
+                    let start = std::time::Instant::now();
+                    let mut ticks: u128 = 0;
                     while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(TICK);
-                        engine.increment_epoch();
+                        let due = start.elapsed().as_millis() / TICK.as_millis();
+                        while ticks < due {
+                            engine.increment_epoch();
+                            ticks += 1;
+                        }
                     }
                 })
                 .map_err(|e| LoadError::Engine(format!("cannot start the clock thread: {e}")))?;
@@ -220,7 +267,9 @@ impl Runtime {
             pre,
             engine: self.engine.clone(),
             memory_limit: self.options.memory_limit,
+            timeout_setting: self.options.timeout_setting.as_str().into(),
             sources,
+            broken: None,
         };
         // A Python component is named after its folder, not `component.py`.
         let named = match &package.sources {
@@ -236,12 +285,12 @@ impl Runtime {
         // logged at error level (the traceback) then becomes the error.
         let errors = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
         let sink = errors.clone();
-        let mut instance = package
+        let instance = package
             .instantiate(
                 &name,
                 Model::new(empty_host(), empty_environment()),
                 Arc::new(Programs::new(&[]).map_err(|e| LoadError::Engine(e.to_string()))?),
-                Duration::from_secs(10),
+                self.options.timeout,
                 Arc::new(move |level, line| {
                     if level == crate::wit::LogLevel::Error
                         && let Ok(mut lines) = sink.lock()
@@ -253,24 +302,45 @@ impl Runtime {
             .map_err(|source| LoadError::Describe {
                 path: path.to_path_buf(),
                 source,
-            })?;
-        package.description = instance.describe().map_err(|source| {
-            let logged = errors.lock().map(|l| l.join("\n")).unwrap_or_default();
-            let source = match source {
-                CallError::Trap {
-                    component, phase, ..
-                } if !logged.is_empty() => CallError::Guest {
-                    component,
-                    phase,
-                    error: Error::Failed(logged),
-                },
-                other => other,
-            };
-            LoadError::Describe {
-                path: path.to_path_buf(),
-                source,
+            });
+        let described = instance.and_then(|mut instance| {
+            instance.describe().map_err(|source| {
+                let logged = errors.lock().map(|l| l.join("\n")).unwrap_or_default();
+                let source = match source {
+                    CallError::Trap {
+                        component, phase, ..
+                    } if !logged.is_empty() => CallError::Guest {
+                        component,
+                        phase,
+                        error: Error::Failed(logged),
+                    },
+                    other => other,
+                };
+                LoadError::Describe {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })
+        });
+        match described {
+            Ok(description) => package.description = description,
+            Err(LoadError::Describe { source, .. }) if self.options.broken_packages => {
+                // One root named after the file, so that an environment that
+                // uses it fails that root with this error, and only that.
+                package.description.name = name.clone();
+                package.description.roots = vec![crate::wit::RootDescription {
+                    name,
+                    doc: String::new(),
+                    attributes: Vec::new(),
+                    needs: crate::wit::Needs {
+                        paths: Vec::new(),
+                        commands: Vec::new(),
+                    },
+                }];
+                package.broken = Some(format!("cannot describe `{}`: {source}", path.display()));
             }
-        })?;
+            Err(e) => return Err(e),
+        }
         Ok(package)
     }
 }
@@ -316,7 +386,9 @@ pub struct Package {
     pre: ComponentPre<State>,
     engine: Engine,
     memory_limit: usize,
+    timeout_setting: Arc<str>,
     sources: Option<crate::python::Shared>,
+    broken: Option<String>,
 }
 
 impl std::fmt::Debug for Package {
@@ -330,6 +402,13 @@ impl std::fmt::Debug for Package {
 }
 
 impl Package {
+    /// Why `describe` failed, for a package loaded with
+    /// [`RuntimeOptions::broken_packages`]: it then describes one root named
+    /// after its file, and every instance of it fails with this message.
+    pub fn broken(&self) -> Option<&str> {
+        self.broken.as_deref()
+    }
+
     /// A fresh instance for one root component.
     ///
     /// `component` names the root in messages; `model` is what its model
@@ -343,6 +422,9 @@ impl Package {
         timeout: Duration,
         log: LogSink,
     ) -> Result<Instance, CallError> {
+        if let Some(broken) = &self.broken {
+            return Err(CallError::Broken(broken.clone()));
+        }
         let stdout = MemoryOutputPipe::new(STDIO_CAPACITY);
         let stderr = MemoryOutputPipe::new(STDIO_CAPACITY);
         // No preopens, no environment, no arguments, no sockets: the
@@ -359,15 +441,12 @@ impl Package {
             sandbox: None,
             programs,
             timeout,
+            timeout_setting: self.timeout_setting.clone(),
+            deadline: Instant::now() + timeout,
+            overran: false,
             log,
-            limiter: Limiter {
-                limits: StoreLimitsBuilder::new()
-                    .memory_size(self.memory_limit)
-                    .instances(64)
-                    .build(),
-                memory: self.memory_limit,
-                hit: false,
-            },
+            logged: 0,
+            limiter: Limiter::new(self.memory_limit),
             wasi,
             table: ResourceTable::new(),
             stdout,
@@ -390,8 +469,12 @@ impl Package {
     }
 }
 
+/// Starts the budget of a call: the epoch deadline for guest code, and the
+/// instant by which host work done for it must end.
 fn set_deadline(store: &mut Store<State>, timeout: Duration) {
     let ticks = (timeout.as_millis() / TICK.as_millis()).max(1) as u64;
+    store.data_mut().deadline = Instant::now() + timeout;
+    store.data_mut().overran = false;
     store.set_epoch_deadline(ticks);
     store.epoch_deadline_trap();
 }
@@ -404,7 +487,7 @@ fn classify(store: &Store<State>, e: wasmtime::Error) -> CallError {
         return CallError::Memory {
             component,
             phase,
-            limit: state.limiter.limits_memory(),
+            limit: state.limiter.limit,
         };
     }
     if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
@@ -412,6 +495,7 @@ fn classify(store: &Store<State>, e: wasmtime::Error) -> CallError {
             component,
             phase,
             timeout: state.timeout,
+            setting: state.timeout_setting.to_string(),
         };
     }
     CallError::Trap {
@@ -469,8 +553,19 @@ impl Instance {
         set_deadline(&mut self.store, self.timeout);
         let result = f(&self.bindings, &mut self.store);
         self.store.data_mut().flush_stdio();
+        self.store.data_mut().end_log();
         self.store.data_mut().sandbox = previous;
         let component = self.store.data().component.clone();
+        if self.store.data().overran && !self.store.data().limiter.hit {
+            // Host work was cut at the deadline; what the guest made of it
+            // does not count.
+            return Err(CallError::Deadline {
+                component,
+                phase,
+                timeout: self.timeout,
+                setting: self.store.data().timeout_setting.to_string(),
+            });
+        }
         match result {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(CallError::Guest {
@@ -498,9 +593,15 @@ impl Instance {
             model.provided.clear();
             model.required.clear();
         }
-        self.call(Phase::Configure, |b, s| {
+        let steps = self.call(Phase::Configure, |b, s| {
             b.berth_component_lifecycle().call_configure(s, &component)
-        })
+        })?;
+        check_tree(&steps).map_err(|error| CallError::Guest {
+            component,
+            phase: Phase::Configure,
+            error,
+        })?;
+        Ok(steps)
     }
 
     /// Calls `verify` for a custom step, with a read-only sandbox.
@@ -516,4 +617,41 @@ impl Instance {
             b.berth_component_lifecycle().call_update(s, step, cx)
         })
     }
+}
+
+/// Refuses a step tree berth would not walk: more than [`MAX_STEPS`] steps,
+/// a parent that does not come before its child, or nesting deeper than
+/// [`MAX_DEPTH`]. Checked once, where the steps enter berth, so that no
+/// later walk over them needs a bound of its own.
+fn check_tree(steps: &[Step]) -> Result<(), Error> {
+    if steps.len() > MAX_STEPS {
+        return Err(Error::Invalid(format!(
+            "configure returned {} steps; berth takes at most {MAX_STEPS} steps per root",
+            steps.len()
+        )));
+    }
+    let mut depth = vec![0usize; steps.len()];
+    for (i, step) in steps.iter().enumerate() {
+        let level = match step.parent {
+            None => 1,
+            Some(p) if (p as usize) < i => depth[p as usize] + 1,
+            Some(p) => {
+                return Err(Error::Invalid(format!(
+                    "step {i} has parent {p}, which does not come before it (a bug in the component or its SDK)"
+                )));
+            }
+        };
+        if level > MAX_DEPTH {
+            let label = if step.label.is_empty() {
+                String::new()
+            } else {
+                format!(" `{}`", step.label)
+            };
+            return Err(Error::Invalid(format!(
+                "step {i}{label} is nested {level} levels deep; berth walks step trees at most {MAX_DEPTH} levels deep"
+            )));
+        }
+        depth[i] = level;
+    }
+    Ok(())
 }

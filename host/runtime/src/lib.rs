@@ -39,13 +39,32 @@ mod host;
 mod instance;
 mod python;
 mod version;
+mod wasi;
 
 pub use cache::{CacheOutcome, default_dir as default_cache_dir};
 pub use error::{CallError, LoadError};
-pub use host::{LogSink, Model, Phase, ProvidedValue, Require, ResolveAddress};
-pub use instance::{Instance, Package, Runtime, RuntimeOptions};
+pub use host::{
+    LogSink, MAX_INSTANCES, MAX_LOG_LINE, MAX_LOG_LINES, MAX_MEMORIES, MAX_TABLES, Model, Phase,
+    ProvidedValue, Require, ResolveAddress,
+};
+pub use instance::{
+    DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT, Instance, MAX_DEPTH, MAX_STEPS, Package, Runtime,
+    RuntimeOptions,
+};
 pub use python::Sources;
 pub use version::{API_VERSION, SUPPORTED_API_VERSIONS, api_version};
+
+/// The name of a log level in events and output: `trace`, `debug`, `info`,
+/// `warn` or `error` (`docs/events.md`).
+pub fn log_level_name(level: wit::LogLevel) -> &'static str {
+    match level {
+        wit::LogLevel::Trace => "trace",
+        wit::LogLevel::Debug => "debug",
+        wit::LogLevel::Info => "info",
+        wit::LogLevel::Warn => "warn",
+        wit::LogLevel::Error => "error",
+    }
+}
 
 /// The types of the `berth:component@0.1.0` WIT package, as the host sees them.
 pub mod wit {
