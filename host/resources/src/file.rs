@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use berth_sandbox::{Comparison, FsError, Kind};
-use minijinja::Value;
 
 use crate::templates::TemplateRef;
 use crate::{Check, Content, Context, Directory, File, Plan, ResourceError, Symlink, TemplateBody};
@@ -16,20 +15,13 @@ fn render(f: &File, cx: &Context<'_>) -> Result<Vec<u8>, ResourceError> {
         Content::Source(src) => Ok(cx.sandbox.read_source(src)?),
         Content::Template { body, context } => {
             let component = cx.sandbox.component();
-            let values = if context.as_object().is_some_and(|m| !m.is_empty()) {
-                // The last map wins: the step's context over the globals.
-                minijinja::value::merge_maps([
-                    cx.globals.value().clone(),
-                    Value::from_serialize(context),
-                ])
-            } else {
-                cx.globals.value().clone()
-            };
             let text = match body {
                 TemplateBody::Inline(text) => cx.templates.render(
                     &TemplateRef::inline(component, text, &f.path),
                     || Ok(text.clone()),
-                    &values,
+                    cx.globals,
+                    context,
+                    cx.timeout,
                 ),
                 TemplateBody::Source(src) => cx.templates.render(
                     &TemplateRef::source(component, src),
@@ -41,7 +33,9 @@ fn render(f: &File, cx: &Context<'_>) -> Result<Vec<u8>, ResourceError> {
                             message: "the template is not UTF-8 text".into(),
                         })
                     },
-                    &values,
+                    cx.globals,
+                    context,
+                    cx.timeout,
                 ),
             }?;
             Ok(text.into_bytes())

@@ -62,8 +62,13 @@ use std::time::Duration;
 
 use berth_sandbox::{Programs, Sandbox};
 
+pub use diff::{DIFF_BYTES, DIFF_LINES};
 pub use error::ResourceError;
-pub use templates::{Globals, Templates};
+pub use templates::{Globals, TEMPLATE_FUEL, TEMPLATE_MEMORY, TEMPLATE_OUTPUT_LIMIT, Templates};
+
+/// The most JSON a File step's template context may hold, in bytes: it is
+/// parsed on the host, where a large document takes many times its size.
+pub const CONTEXT_LIMIT: usize = 1 << 20;
 
 /// A built-in step.
 #[derive(Debug, Clone, PartialEq)]
@@ -180,7 +185,7 @@ pub struct Context<'a> {
     pub globals: &'a Globals,
     /// The run's template cache.
     pub templates: &'a Templates,
-    /// How long a command may run.
+    /// How long a step's host work (a command, a template) may take.
     pub timeout: Duration,
     /// The secrets of the run: a file whose content holds one is written
     /// `0600` unless its step sets a mode.

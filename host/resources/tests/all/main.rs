@@ -5,6 +5,7 @@ mod command;
 mod file;
 mod others;
 mod perf;
+mod templates;
 
 use std::path::PathBuf;
 use std::time::Duration;
