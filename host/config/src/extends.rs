@@ -26,6 +26,12 @@ use std::path::{Path, PathBuf};
 use crate::error::{ConfigError, Origin};
 use crate::ini::{self, Document, Entry};
 
+/// How many environments may extend one another in a chain.
+pub const MAX_EXTENDS: usize = 32;
+
+/// The largest environment file berth reads.
+pub const MAX_FILE: u64 = 16 << 20;
+
 /// One environment being read: its name, file, and (while one of its
 /// `extends` items is followed) the origin of that item.
 struct Link {
@@ -55,6 +61,16 @@ fn read_one(
     chain: &mut Vec<Link>,
     files: &mut Vec<PathBuf>,
 ) -> Result<Document, ConfigError> {
+    let size = std::fs::metadata(file)
+        .map_err(|e| ConfigError::new(format!("cannot read `{}`: {e}", file.display())))?
+        .len();
+    if size > MAX_FILE {
+        return Err(ConfigError::new(format!(
+            "`{}` is {size} bytes, larger than the {} MiB berth reads of an environment file",
+            file.display(),
+            MAX_FILE >> 20
+        )));
+    }
     let text = std::fs::read_to_string(file)
         .map_err(|e| ConfigError::new(format!("cannot read `{}`: {e}", file.display())))?;
     let mut doc = ini::parse(file, &text)?;
@@ -85,6 +101,14 @@ fn read_one(
         }
         if files.contains(&base_file) {
             continue;
+        }
+        if chain.len() >= MAX_EXTENDS {
+            return Err(ConfigError::at(
+                &origin,
+                format!(
+                    "`extends = {name}` makes a chain of more than {MAX_EXTENDS} environments, the most berth follows"
+                ),
+            ));
         }
         let base = read_one(repo, &name, &base_file, chain, files)?;
         merge(&mut merged, base);
@@ -175,6 +199,29 @@ fn merge(base: &mut Document, over: Document) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chain_of_extends_stops_at_the_limit_at_its_line() {
+        let repo = tempfile::tempdir().unwrap();
+        let envs = repo.path().join("environments");
+        std::fs::create_dir(&envs).unwrap();
+        for i in 0..40 {
+            std::fs::write(
+                envs.join(format!("e{i}.cfg")),
+                format!("[environment]\nextends = e{}\n", i + 1),
+            )
+            .unwrap();
+        }
+        std::fs::write(envs.join("e40.cfg"), "[environment]\n").unwrap();
+        let e = crate::load(repo.path(), "e0").unwrap_err().to_string();
+        assert!(
+            e.ends_with(
+                "e31.cfg:2: `extends = e32` makes a chain of more than 32 environments, the most berth follows"
+            ),
+            "{e}"
+        );
+        assert!(crate::load(repo.path(), "e9").is_ok());
+    }
 
     fn doc(file: &str, text: &str) -> Document {
         ini::parse(Path::new(file), text).unwrap()

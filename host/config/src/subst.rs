@@ -6,10 +6,27 @@
 //! `${host:web:data-port}` is the key `data-port` of `[host:web]`.
 //! `$${` stands for a literal `${`. A referenced value is substituted
 //! first; a reference back into a value being substituted is a cycle.
+//!
+//! An environment file is input berth must survive whatever it holds: a
+//! chain of references may nest at most [`MAX_DEPTH`] deep, a substituted
+//! value may hold at most [`MAX_VALUE`] bytes and all of them together at
+//! most [`MAX_TOTAL`], each an error at the line of the reference that
+//! passes the limit (a 2.6 KB file of values that each reference the one
+//! before twice would otherwise grow to gigabytes).
 
 use crate::error::{ConfigError, Origin, did_you_mean_hint};
 use crate::ini::Document;
 use crate::suggest::did_you_mean;
+
+/// How deep references may nest: `${a:x}` whose value references `${a:y}`
+/// whose value references … at most this many levels.
+pub const MAX_DEPTH: usize = 64;
+
+/// The most bytes one substituted value may hold.
+pub const MAX_VALUE: usize = 1 << 20;
+
+/// The most bytes all substituted values of an environment may hold.
+pub const MAX_TOTAL: usize = 16 << 20;
 
 #[derive(Debug)]
 enum State {
@@ -32,6 +49,7 @@ pub(crate) fn substitute(doc: &mut Document) -> Result<(), ConfigError> {
             .map(|s| s.entries.iter().map(|_| State::Pending).collect())
             .collect(),
         stack: Vec::new(),
+        total: 0,
     };
     for (s, section) in doc.sections.iter().enumerate() {
         for e in 0..section.entries.len() {
@@ -56,6 +74,8 @@ struct Resolver<'d> {
     state: Vec<Vec<State>>,
     /// The entries being substituted, outermost first.
     stack: Vec<(usize, usize)>,
+    /// Bytes of the values substituted so far.
+    total: usize,
 }
 
 impl Resolver<'_> {
@@ -80,6 +100,18 @@ impl Resolver<'_> {
         }
         self.stack.pop();
         let joined = texts.join("\n");
+        self.total += joined.len();
+        if self.total > MAX_TOTAL {
+            let origin = Origin::new(entry.origin.file.clone(), entry.origin.line);
+            return Err(ConfigError::at(
+                &origin,
+                format!(
+                    "substituting `{}` brings the environment's values past {} MiB in all, the most berth takes",
+                    self.name((s, e)),
+                    MAX_TOTAL >> 20
+                ),
+            ));
+        }
         self.state[s][e] = State::Done(texts);
         Ok(joined)
     }
@@ -103,6 +135,17 @@ impl Resolver<'_> {
                     );
                 };
                 out.push_str(&self.lookup(&tail[..end], origin)?);
+                if out.len() > MAX_VALUE {
+                    return Err(ConfigError::at(
+                        origin,
+                        format!(
+                            "substituting `${{{}}}` makes this value larger than {} MiB, the most a value may hold",
+                            &tail[..end],
+                            MAX_VALUE >> 20
+                        ),
+                    )
+                    .with_hint_opt(self.via()));
+                }
                 rest = &tail[end + 1..];
             } else {
                 out.push('$');
@@ -171,6 +214,18 @@ impl Resolver<'_> {
             .with_hint(format!(
                 "break the cycle; the values are set as {}",
                 places.join(", ")
+            )));
+        }
+        if self.stack.len() >= MAX_DEPTH && !matches!(self.state[s][e], State::Done(_)) {
+            return Err(ConfigError::at(
+                origin,
+                format!(
+                    "`${{{reference}}}` nests references more than {MAX_DEPTH} levels deep, the most berth follows"
+                ),
+            )
+            .with_hint(format!(
+                "the chain starts at `{}`",
+                self.name(self.stack[0])
             )));
         }
         self.resolve(s, e)
@@ -272,6 +327,60 @@ mod tests {
         assert!(
             err("[a]\nx = ${a:x}\n")
                 .starts_with("e.cfg:2: substitution cycle: `${a:x}` -> `${a:x}`")
+        );
+    }
+
+    #[test]
+    fn a_deep_chain_is_refused_at_the_reference_that_passes_the_limit() {
+        // `k0` references `k1`, which references `k2`, ... 10,000 deep:
+        // recursion that would overflow the stack.
+        let mut text = String::from("[a]\n");
+        for i in 0..10_000 {
+            text.push_str(&format!("k{i} = ${{a:k{}}}\n", i + 1));
+        }
+        text.push_str("k10000 = end\n");
+        let e = err(&text);
+        assert_eq!(
+            e,
+            "e.cfg:65: `${a:k64}` nests references more than 64 levels deep, the most berth follows\n  hint: the chain starts at `${a:k0}`"
+        );
+        // At the limit it substitutes.
+        let mut text = String::from("[a]\n");
+        for i in 0..63 {
+            text.push_str(&format!("k{i} = ${{a:k{}}}\n", i + 1));
+        }
+        text.push_str("k63 = end\n");
+        assert_eq!(value(&run(&text).unwrap(), "a", "k0"), "end");
+    }
+
+    #[test]
+    fn doubling_values_are_refused_at_their_line() {
+        // Each value is the one before, twice: 2^30 times the first.
+        let mut text = String::from("[a]\nk0 = 0123456789abcdef\n");
+        for i in 1..=30 {
+            text.push_str(&format!("k{i} = ${{a:k{}}}${{a:k{}}}\n", i - 1, i - 1));
+        }
+        let start = std::time::Instant::now();
+        let e = err(&text);
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        // 16 bytes × 2^16 = 1 MiB; the 17th doubling passes the limit.
+        assert!(
+            e.starts_with("e.cfg:19: substituting `${a:k16}` makes this value larger than 1 MiB, the most a value may hold"),
+            "{e}"
+        );
+        // Many values just under the limit pass the limit of them all.
+        let big = "x".repeat(1000);
+        let mut text = format!("[a]\nb0 = {big}\n");
+        for i in 1..=10 {
+            text.push_str(&format!("b{i} = ${{a:b{}}}${{a:b{}}}\n", i - 1, i - 1));
+        }
+        for i in 0..40 {
+            text.push_str(&format!("c{i} = ${{a:b10}}\n"));
+        }
+        let e = err(&text);
+        assert!(
+            e.contains("past 16 MiB in all, the most berth takes"),
+            "{e}"
         );
     }
 
