@@ -232,6 +232,14 @@ impl Walk<'_> {
             return Err("the component was not instantiated".into());
         };
         instance.set_sandbox(sandbox);
+        if !self.options.predict {
+            // What a killed run left beside the files goes, converged or not.
+            for step in &c.steps {
+                if let Resource::File(f) = &step.resource {
+                    cx.sandbox.remove_leftovers(&f.path);
+                }
+            }
+        }
 
         let children = children(&c.steps)?;
         let walked = children[c.steps.len()].iter().try_for_each(|&top| {
@@ -447,6 +455,13 @@ fn builtin(resource: &Resource) -> Result<res::Resource, String> {
                     },
                     context: if t.context.trim().is_empty() {
                         serde_json::Value::Object(Default::default())
+                    } else if t.context.len() > res::CONTEXT_LIMIT {
+                        return Err(format!(
+                            "file `{}`: the template context is {} bytes of JSON; berth takes at most {}",
+                            f.path,
+                            t.context.len(),
+                            res::CONTEXT_LIMIT
+                        ));
                     } else {
                         serde_json::from_str(&t.context).map_err(|e| {
                             format!("file `{}`: the template context is not JSON: {e}", f.path)

@@ -165,7 +165,15 @@ fn load_resolved(
             .into());
         }
     }
-    let runtime = Runtime::new(options.runtime.clone())?;
+    // `describe` runs under the environment's deadline, and a package whose
+    // `describe` fails fails only the roots that use it.
+    let runtime = Runtime::new(RuntimeOptions {
+        broken_packages: true,
+        ..options
+            .runtime
+            .clone()
+            .with_environment_timeout(environment.timeout, &environment.file)
+    })?;
     let python = python::Loader::new(python::runtime_dir(&options.runtime, &repo.root), reporter);
     let mut packages = Vec::with_capacity(components.len() + pinned.len());
     let mut dirs = Vec::with_capacity(components.len() + pinned.len());
@@ -217,6 +225,15 @@ fn load_resolved(
             cached: package.cache == berth_runtime::CacheOutcome::Hit,
             millis: start.elapsed().as_secs_f64() * 1000.0,
         });
+        if let Some(why) = package.broken() {
+            reporter.report(&Event::Warning {
+                message: why.to_owned(),
+                hint: Some(format!(
+                    "the roots of package `{}` cannot deploy; the others go on",
+                    dir.name
+                )),
+            });
+        }
         packages.push(package);
         dirs.push(dir);
     }
@@ -279,7 +296,7 @@ fn plan_masked(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, Eng
             sink.report(&Event::Log {
                 host: host.clone(),
                 component: component.clone(),
-                level: format!("{level:?}").to_lowercase(),
+                level: berth_runtime::log_level_name(level).to_owned(),
                 message: message.to_string(),
             })
         });
