@@ -79,6 +79,36 @@ fn run() -> Result<(), String> {
             names.push(name);
         }
     }
+    // Hand-written guests (a folder with a `component.wat`): what no
+    // language's compiler emits, such as a component with nine memories.
+    let mut wat: Vec<PathBuf> = std::fs::read_dir(tests.join("guests"))
+        .map_err(|e| format!("cannot list `{}`: {e}", tests.join("guests").display()))?
+        .flatten()
+        .map(|e| e.path().join("component.wat"))
+        .filter(|p| p.is_file())
+        .collect();
+    wat.sort();
+    for source in wat {
+        let folder = source.parent().ok_or("a guest without a folder")?;
+        let package = folder
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| format!("the folder `{}` is not UTF-8", folder.display()))?
+            .to_owned();
+        let wasm = guests_out.join(format!("{package}.wasm"));
+        assemble(&source, &repo.join("wit/v0.1.0"), &wasm)?;
+        let name = package.to_uppercase().replace('-', "_");
+        let path = wasm
+            .to_str()
+            .ok_or_else(|| format!("the path `{}` is not UTF-8", wasm.display()))?;
+        let _ = writeln!(
+            consts,
+            "/// The hand-written test guest `{package}`, assembled from `{}`.\npub const {name}: &str = {path:?};",
+            source.display(),
+        );
+        names.push(name);
+    }
+
     // Python packages (a folder with a `component.py`) of both folders are
     // not built: their constant is the folder, whose sources berth's Python
     // runtime runs. The runtime itself is built once, into the tests' shared
@@ -148,6 +178,31 @@ fn run() -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Assembles the core module in `source` (WebAssembly text), embeds the
+/// `component` world of the WIT package in `wit`, and writes the component
+/// it makes to `out`.
+fn assemble(source: &Path, wit: &Path, out: &Path) -> Result<(), String> {
+    let fail = |e: &dyn std::fmt::Display| format!("cannot build `{}`: {e}", source.display());
+    let mut module = wat::parse_file(source).map_err(|e| fail(&e))?;
+    let mut resolve = wit_parser::Resolve::default();
+    let (package, _) = resolve.push_dir(wit).map_err(|e| fail(&e))?;
+    let world = resolve
+        .select_world(&[package], Some("component"))
+        .map_err(|e| fail(&e))?;
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .map_err(|e| fail(&e))?;
+    let component = berth_build::componentize(&module).map_err(|e| fail(&e))?;
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
+    }
+    std::fs::write(out, component).map_err(|e| fail(&e))
 }
 
 fn env(name: &str) -> Result<String, String> {

@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "cli/limits.rs"]
+mod limits;
+
 use berth_tests::{CHECKSUMS, HELLO, MOTD, SECRETIVE, SPIN, TestRepo};
 use std::process::{Command, Output};
 

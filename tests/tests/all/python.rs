@@ -383,14 +383,11 @@ fn a_syntax_error_names_the_file_and_line() {
     )
     .env("local", "[hosts]\nlocalhost = broken\n");
     let run = repo.deploy("local");
-    let error = run.result.as_ref().expect_err("the deploy ran");
-    // The whole chain, as the CLI prints it.
-    let mut text = error.to_string();
-    let mut cause = std::error::Error::source(error);
-    while let Some(c) = cause {
-        text.push_str(&format!("\ncaused by: {c}"));
-        cause = c.source();
-    }
+    // A package that cannot describe itself fails its roots, not the run.
+    let summary = run.summary();
+    assert_eq!(summary.failed, 1, "{summary:#?}");
+    let text = &summary.failures[0];
+    assert!(text.starts_with("localhost/broken: "), "{text}");
     assert!(
         text.contains("cannot describe `") && text.contains("components/broken/component.py`"),
         "{text}"

@@ -16,6 +16,10 @@
 //! | `run` | `argv`, `cwd`?, `stdin`? | update |
 //! | `spin`, `hog`, `panic` | — (loop, allocate without bound, panic) | verify |
 //! | `file` | `path`, `content`, `mode`? — a built-in File step, not a call | — |
+//! | `template` | `path`, `content` (the template text) — a File step rendered by the host | — |
+//! | `tree` | `depth` — a chain of `depth` nested `noop` steps | — |
+//! | `noop` | — (does nothing: up to date) | verify |
+//! | `log` | `content`, `depth` (lines), `level`? (`info`, `warn`, `error`) | verify |
 //!
 //! Optional fields of every probe: `label` (the step's label; default `"<op>
 //! <path or argv>"`), `phase` (`"verify"` or `"update"`, to run a write in
@@ -41,11 +45,13 @@
 //! (KIND `ok` or the error kind; DETAIL the text read, the stat, the listing,
 //! the program's stdout, or the host's message).
 //!
-//! Three roots: `probe` needs nothing beyond the default grant;
+//! Four roots: `probe` needs nothing beyond the default grant;
 //! `probe-granted` declares the programs `cat`, `true`, `false` and `sleep` and the
 //! path `/tmp` read-write, for tests of granted calls; `probe-tools`
 //! declares `bash`, `env`, `curl`, `cp`, `mknod`, `kill` and `cat`, for
-//! tests of what a granted program can reach.
+//! tests of what a granted program can reach; `probe-daemon` declares
+//! `bash`, `sleep`, `setsid`, `head`, `cat` and `touch`, for programs that
+//! try to outlive their step or flood berth with output.
 
 use berth_sdk::process::Command;
 use berth_sdk::{
@@ -70,6 +76,10 @@ enum Op {
     Hog,
     Panic,
     File,
+    Template,
+    Tree,
+    Noop,
+    Log,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,14 +117,26 @@ struct Probe {
     expect: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     contains: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    depth: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    level: Option<String>,
 }
 
 impl Probe {
     fn phase(&self) -> Phase {
         self.phase.unwrap_or(match self.op {
-            Op::Read | Op::Stat | Op::List | Op::Spin | Op::Hog | Op::Panic | Op::File => {
-                Phase::Verify
-            }
+            Op::Read
+            | Op::Stat
+            | Op::List
+            | Op::Spin
+            | Op::Hog
+            | Op::Panic
+            | Op::File
+            | Op::Template
+            | Op::Tree
+            | Op::Noop
+            | Op::Log => Phase::Verify,
             Op::Write | Op::Mkdir | Op::Remove | Op::Symlink | Op::Chmod | Op::Run => Phase::Update,
         })
     }
@@ -212,7 +234,21 @@ impl Probe {
                 }
             }
             Op::Panic => panic!("probe `{}` panics on purpose", self.label()),
-            Op::File => return Err(Error::invalid("a `file` probe is a built-in step")),
+            Op::Noop => String::new(),
+            Op::Log => {
+                let line = self.content.clone().unwrap_or_default();
+                for _ in 0..self.depth.unwrap_or(1) {
+                    match self.level.as_deref() {
+                        Some("warn") => log::warn!("{line}"),
+                        Some("error") => log::error!("{line}"),
+                        _ => log::info!("{line}"),
+                    }
+                }
+                format!("logged {} lines", self.depth.unwrap_or(1))
+            }
+            Op::File | Op::Template | Op::Tree => {
+                return Err(Error::invalid("this probe is a step of configure"));
+            }
         })
     }
 
@@ -260,6 +296,28 @@ fn configure(cx: &mut Configure) -> Result<()> {
                 file = file.mode(mode);
             }
             cx.add(file);
+            continue;
+        }
+        if probe.op == Op::Template {
+            let file = File::new(probe.path()?)
+                .template_str(probe.content.clone().unwrap_or_default())
+                .label(label);
+            cx.add(file);
+            continue;
+        }
+        if probe.op == Op::Tree {
+            let noop = |level: u32| {
+                let step = Probe {
+                    op: Op::Noop,
+                    label: Some(format!("level {level}")),
+                    ..probe.clone()
+                };
+                Custom::new("probe").data(&step).label(format!("level {level}"))
+            };
+            let mut parent = cx.add(noop(1));
+            for level in 2..=probe.depth.unwrap_or(1) {
+                parent = cx.add_under(parent, noop(level));
+            }
             continue;
         }
         cx.add(Custom::new("probe").data(&probe).label(label));
@@ -384,4 +442,36 @@ impl Component for ToolProbes {
     }
 }
 
-berth_sdk::export!(Probes, GrantedProbes, ToolProbes);
+/// Probes that declare the programs a step would use to outlive itself or
+/// to flood berth with output.
+struct DaemonProbes;
+
+impl Component for DaemonProbes {
+    const NAME: &'static str = "probe-daemon";
+    const DOC: &'static str = "Test guest: like `probe`, declaring the programs `bash`, `sleep`, \
+         `setsid`, `head`, `cat` and `touch`.";
+
+    fn attributes() -> Vec<Attribute> {
+        attributes()
+    }
+
+    fn needs() -> Needs {
+        ["bash", "sleep", "setsid", "head", "cat", "touch"]
+            .into_iter()
+            .fold(Needs::new(), |needs, c| needs.command(c))
+    }
+
+    fn configure(cx: &mut Configure) -> Result<()> {
+        configure(cx)
+    }
+
+    fn verify(step: &CustomStep, _cx: &StepContext) -> Result<Verdict> {
+        verify(step)
+    }
+
+    fn update(step: &CustomStep, _cx: &StepContext) -> Result<()> {
+        update(step)
+    }
+}
+
+berth_sdk::export!(Probes, GrantedProbes, ToolProbes, DaemonProbes);
