@@ -66,13 +66,11 @@ pub(crate) fn diff(path: &str, old: Option<&[u8]>, new: &[u8]) -> String {
 /// line that counts the rest.
 fn cap(diff: String) -> String {
     let mut end = 0;
-    let mut lines = 0;
-    for line in diff.split_inclusive('\n') {
+    for (lines, line) in diff.split_inclusive('\n').enumerate() {
         if lines == DIFF_LINES || end + line.len() > DIFF_BYTES {
             break;
         }
         end += line.len();
-        lines += 1;
     }
     if end == diff.len() {
         return diff;
