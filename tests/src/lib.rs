@@ -15,6 +15,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod hostile;
+
 use berth_engine::event::{Collect, Event, Outcome, Summary};
 use berth_engine::{DeployOptions, EngineError};
 use berth_runtime::RuntimeOptions;

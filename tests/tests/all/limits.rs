@@ -111,29 +111,8 @@ fn a_panic_is_reported_with_its_message() {
 // same cases through the `berth` binary and measures its peak memory.)
 
 use berth_engine::event::{Event, Outcome};
+use berth_tests::hostile::{self, probes};
 use berth_tests::{GREEDY, PY_SLEEP, SPIN_DESCRIBE};
-
-/// A repository with the `probe` root `root` given `probes` and what it
-/// declares granted, `hello` beside it, and `timeout`.
-fn probes(root: &str, probes: serde_json::Value, timeout: u32) -> berth_tests::TestRepo {
-    let repo = TestRepo::new();
-    repo.component("probe", PROBE).example("hello", HELLO);
-    let list = serde_json::to_string(&probes).unwrap();
-    let grants = match root {
-        "probe-granted" => {
-            "[grants:probe-granted]\npaths = /tmp rw\ncommands = cat true false sleep\n"
-        }
-        "probe-daemon" => "[grants:probe-daemon]\ncommands = bash sleep setsid head cat touch\n",
-        _ => "",
-    };
-    repo.env(
-        "local",
-        &format!(
-            "[environment]\nconnect_method = local\ntimeout = {timeout}\n\n[hosts]\nlocalhost = {root}, hello\n\n[component:{root}]\nprobes = {list}\n\n{grants}"
-        ),
-    );
-    repo
-}
 
 /// The one failure of the run, which must name `root` and `step`.
 fn failure<'a>(run: &'a berth_tests::Run, root: &str, step: &str) -> &'a str {
@@ -150,19 +129,11 @@ fn failure<'a>(run: &'a berth_tests::Run, root: &str, step: &str) -> &'a str {
     failure
 }
 
-/// Whether a process whose command line holds `marker` runs.
-fn running(marker: &str) -> bool {
-    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
-        std::fs::read(e.path().join("cmdline"))
-            .is_ok_and(|c| c.windows(marker.len()).any(|w| w == marker.as_bytes()))
-    })
-}
-
 #[test]
 fn a_program_that_never_stops_writing_ends_at_the_deadline() {
     let repo = probes(
         "probe-granted",
-        serde_json::json!([{"op": "run", "argv": ["cat", "/dev/zero"], "label": "zeros"}]),
+        hostile::zeros(),
         2,
     );
     let start = std::time::Instant::now();
@@ -180,16 +151,7 @@ fn a_program_that_never_stops_writing_ends_at_the_deadline() {
 #[test]
 fn a_program_and_everything_it_started_end_with_its_step() {
     let marker = format!("{}.1010", std::process::id());
-    let repo = probes(
-        "probe-daemon",
-        serde_json::json!([
-            {"op": "run", "label": "background", "argv": ["bash", "-c", format!("sleep {marker} & echo started")]},
-            {"op": "run", "label": "daemon", "argv": ["bash", "-c", format!(
-                "setsid bash -c 'exec >/dev/null 2>&1 </dev/null; (while :; do touch tick; sleep 0.05; sleep {marker}; done) &'; echo started"
-            )]},
-        ]),
-        5,
-    );
+    let repo = probes("probe-daemon", hostile::daemon_probes(&marker), 5);
     let start = std::time::Instant::now();
     let run = repo.deploy("local");
     let summary = run.summary();
@@ -197,20 +159,20 @@ fn a_program_and_everything_it_started_end_with_its_step() {
     // The background `sleep` held stdout, yet the step did not wait for it.
     assert!(start.elapsed() < std::time::Duration::from_secs(20));
     assert!(
-        !running(&marker),
+        !hostile::running(&marker),
         "a process the steps started outlived them"
     );
-    let tick = repo.workdir("probe-daemon").join("tick");
-    let _ = std::fs::remove_file(&tick);
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(!tick.exists(), "the daemon still writes into the workdir");
+    assert!(
+        !hostile::still_ticking(&repo.workdir("probe-daemon")),
+        "the daemon still writes into the workdir"
+    );
 }
 
 #[test]
 fn output_past_the_limit_is_counted_dropped_and_noted() {
     let repo = probes(
         "probe-daemon",
-        serde_json::json!([{"op": "run", "label": "flood", "argv": ["head", "-c", "3000000000", "/dev/zero"]}]),
+        hostile::flood(),
         60,
     );
     let run = repo.deploy("local");
@@ -237,11 +199,7 @@ fn a_fifo_is_not_read() {
         5,
     );
     std::fs::create_dir_all(repo.workdir("probe")).unwrap();
-    let made = std::process::Command::new("mkfifo")
-        .arg(repo.workdir("probe").join("fifo"))
-        .status()
-        .unwrap();
-    assert!(made.success());
+    hostile::mkfifo(&repo.workdir("probe").join("fifo"));
     let run = repo.deploy("local");
     let failure = failure(&run, "probe", "fifo");
     assert!(
@@ -260,8 +218,7 @@ fn a_64_gib_sparse_file_verifies_without_being_read() {
         30,
     );
     std::fs::create_dir_all(repo.workdir("probe")).unwrap();
-    let big = std::fs::File::create(repo.workdir("probe").join("big")).unwrap();
-    big.set_len(64 << 30).unwrap();
+    hostile::sparse_64_gib(&repo.workdir("probe").join("big"));
     let run = repo.predict("local");
     match run.step("replace big") {
         Outcome::WouldChange { diff, .. } => assert_eq!(
@@ -278,9 +235,7 @@ fn a_64_gib_sparse_file_verifies_without_being_read() {
     );
 
     // A component that reads it itself is refused before anything is read.
-    drop(big);
-    let big = std::fs::File::create(repo.workdir("probe").join("big")).unwrap();
-    big.set_len(64 << 30).unwrap();
+    hostile::sparse_64_gib(&repo.workdir("probe").join("big"));
     let repo2 = probes(
         "probe",
         serde_json::json!([{"op": "read", "path": "big", "label": "read big"}]),
@@ -302,23 +257,10 @@ fn a_64_gib_sparse_file_verifies_without_being_read() {
 
 #[test]
 fn a_hostile_template_fails_its_step() {
-    for (body, expected) in [
-        (
-            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
-                .to_owned(),
-            "the template ran out of fuel",
-        ),
-        (
-            format!(
-                "{{% set s = \"0123456789abcdef\" %}}{}{{{{ s|length }}}}",
-                "{% set s = s ~ s %}".repeat(40)
-            ),
-            "rendering needed more than the memory limit of 256 MiB",
-        ),
-    ] {
+    for (templates, expected) in hostile::templates() {
         let repo = probes(
             "probe",
-            serde_json::json!([{"op": "template", "path": "out", "content": body, "label": "hostile"}]),
+            templates,
             // Far above what the fuel takes, even on a busy machine.
             120,
         );
@@ -376,7 +318,7 @@ fn step_trees_deeper_than_the_limit_are_refused_at_configure() {
     for depth in [7_000, 100_000] {
         let repo = probes(
             "probe",
-            serde_json::json!([{"op": "tree", "depth": depth}]),
+            hostile::tree(depth),
             30,
         );
         for run in [repo.predict("local"), repo.deploy("local")] {
@@ -395,7 +337,7 @@ fn step_trees_deeper_than_the_limit_are_refused_at_configure() {
     // Within the limit, a tree deploys.
     let repo = probes(
         "probe",
-        serde_json::json!([{"op": "tree", "depth": 64}]),
+        hostile::tree(64),
         30,
     );
     assert_eq!(repo.deploy("local").summary().failed, 0);
@@ -443,13 +385,7 @@ fn a_leftover_temporary_file_is_gone_after_the_next_deploy() {
 
 #[test]
 fn a_looping_describe_fails_only_its_roots_at_the_environments_deadline() {
-    let repo = TestRepo::new();
-    repo.component("spin-describe", SPIN_DESCRIBE)
-        .example("hello", HELLO)
-        .env(
-            "local",
-            "[environment]\nconnect_method = local\ntimeout = 2\n\n[hosts]\nlocalhost = spin-describe, hello\n",
-        );
+    let repo = hostile::looping_describe(SPIN_DESCRIBE);
     let start = std::time::Instant::now();
     let run = repo.deploy("local");
     assert!(start.elapsed() < std::time::Duration::from_secs(30));

@@ -8,7 +8,8 @@
 // `wait4` is the only way to learn the peak memory of one child.
 #![allow(unsafe_code)]
 
-use berth_tests::{GREEDY, HELLO, PROBE, PY_SLEEP, SPIN_DESCRIBE, TestRepo};
+use berth_tests::hostile::{self, probes};
+use berth_tests::{GREEDY, HELLO, PY_SLEEP, SPIN_DESCRIBE, TestRepo};
 use std::io::Read as _;
 use std::os::unix::process::ExitStatusExt as _;
 use std::process::{Command, ExitStatus, Stdio};
@@ -97,31 +98,9 @@ fn measured(repo: &TestRepo, args: &[&str]) -> Measured {
     }
 }
 
-/// A repository with the `probe` root `root` given `probes` and what it
-/// declares granted, `hello` beside it, and `timeout`.
-fn probes(root: &str, probes: serde_json::Value, timeout: u32) -> TestRepo {
-    let repo = TestRepo::new();
-    repo.component("probe", PROBE).example("hello", HELLO);
-    let grants = match root {
-        "probe-granted" => {
-            "[grants:probe-granted]\npaths = /tmp rw\ncommands = cat true false sleep\n"
-        }
-        "probe-daemon" => "[grants:probe-daemon]\ncommands = bash sleep setsid head cat touch\n",
-        _ => "",
-    };
-    repo.env(
-        "local",
-        &format!(
-            "[environment]\ntimeout = {timeout}\n\n[hosts]\nlocalhost = {root}, hello\n\n[component:{root}]\nprobes = {}\n\n{grants}",
-            serde_json::to_string(&probes).unwrap()
-        ),
-    );
-    repo
-}
-
 /// The other root deployed.
 fn hello_deployed(repo: &TestRepo) {
-    assert!(repo.workdir("hello").join("hello/hello.txt").exists());
+    assert!(hostile::hello_deployed(repo));
 }
 
 fn secs(s: u64) -> Duration {
@@ -132,7 +111,7 @@ fn secs(s: u64) -> Duration {
 fn a_program_writing_forever_is_killed_at_the_deadline_in_bounded_memory() {
     let repo = probes(
         "probe-granted",
-        serde_json::json!([{"op": "run", "argv": ["cat", "/dev/zero"], "label": "zeros"}]),
+        hostile::zeros(),
         3,
     );
     let run = measured(&repo, &["deploy", "local"]);
@@ -149,7 +128,7 @@ fn a_program_writing_forever_is_killed_at_the_deadline_in_bounded_memory() {
 fn three_gigabytes_of_output_are_counted_not_kept() {
     let repo = probes(
         "probe-daemon",
-        serde_json::json!([{"op": "run", "label": "flood", "argv": ["head", "-c", "3000000000", "/dev/zero"]}]),
+        hostile::flood(),
         120,
     );
     let run = measured(&repo, &["deploy", "local"]);
@@ -164,27 +143,17 @@ fn three_gigabytes_of_output_are_counted_not_kept() {
 #[test]
 fn a_setsid_daemon_is_gone_after_the_deploy() {
     let marker = format!("{}.1011", std::process::id());
-    let repo = probes(
-        "probe-daemon",
-        serde_json::json!([
-            {"op": "run", "label": "background", "argv": ["bash", "-c", format!("sleep {marker} & echo started")]},
-            {"op": "run", "label": "daemon", "argv": ["bash", "-c", format!(
-                "setsid bash -c 'exec >/dev/null 2>&1 </dev/null; (while :; do touch tick; sleep 0.05; sleep {marker}; done) &'; echo started"
-            )]},
-        ]),
-        5,
-    );
+    let repo = probes("probe-daemon", hostile::daemon_probes(&marker), 5);
     let run = measured(&repo, &["deploy", "local"]);
     run.within(0, secs(5));
-    let alive = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
-        std::fs::read(e.path().join("cmdline"))
-            .is_ok_and(|c| c.windows(marker.len()).any(|w| w == marker.as_bytes()))
-    });
-    assert!(!alive, "a process of the deploy outlived it");
-    let tick = repo.workdir("probe-daemon").join("tick");
-    let _ = std::fs::remove_file(&tick);
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(!tick.exists(), "the daemon still writes into the workdir");
+    assert!(
+        !hostile::running(&marker),
+        "a process of the deploy outlived it"
+    );
+    assert!(
+        !hostile::still_ticking(&repo.workdir("probe-daemon")),
+        "the daemon still writes into the workdir"
+    );
 }
 
 #[test]
@@ -199,17 +168,8 @@ fn a_fifo_read_is_refused_and_a_64_gib_file_verifies_in_bounded_memory() {
     );
     let work = repo.workdir("probe");
     std::fs::create_dir_all(&work).unwrap();
-    std::fs::File::create(work.join("big"))
-        .unwrap()
-        .set_len(64 << 30)
-        .unwrap();
-    assert!(
-        Command::new("mkfifo")
-            .arg(work.join("fifo"))
-            .status()
-            .unwrap()
-            .success()
-    );
+    hostile::sparse_64_gib(&work.join("big"));
+    hostile::mkfifo(&work.join("fifo"));
     let run = measured(&repo, &["deploy", "local"]);
     run.within(1, secs(30));
     assert!(
@@ -233,24 +193,10 @@ fn a_fifo_read_is_refused_and_a_64_gib_file_verifies_in_bounded_memory() {
 
 #[test]
 fn hostile_templates_fail_their_step_in_bounded_memory() {
-    let doubled = format!(
-        "{{% set s = \"0123456789abcdef\" %}}{}{{{{ s|length }}}}",
-        "{% set s = s ~ s %}".repeat(40)
-    );
-    for (body, expected) in [
-        (
-            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
-                .to_owned(),
-            "the template ran out of fuel",
-        ),
-        (
-            doubled,
-            "rendering needed more than the memory limit of 256 MiB",
-        ),
-    ] {
+    for (templates, expected) in hostile::templates() {
         let repo = probes(
             "probe",
-            serde_json::json!([{"op": "template", "path": "out", "content": body, "label": "hostile"}]),
+            templates,
             120,
         );
         let run = measured(&repo, &["deploy", "local"]);
@@ -313,7 +259,7 @@ fn deep_step_trees_are_refused_clearly_also_by_check_and_predict() {
     for depth in [7_000, 100_000] {
         let repo = probes(
             "probe",
-            serde_json::json!([{"op": "tree", "depth": depth}]),
+            hostile::tree(depth),
             30,
         );
         let expected = "component `probe` failed during configure: invalid: step 64 `level 65` is nested 65 levels deep; berth walks step trees at most 64 levels deep";
@@ -419,17 +365,11 @@ fn a_leftover_temporary_file_is_gone_after_the_next_deploy() {
 
 #[test]
 fn a_looping_describe_fails_its_roots_at_the_environments_timeout() {
-    let repo = TestRepo::new();
-    repo.component("spin-describe", SPIN_DESCRIBE)
-        .example("hello", HELLO)
-        .env(
-            "local",
-            "[environment]\ntimeout = 2\n\n[hosts]\nlocalhost = spin-describe, hello\n",
-        )
-        .env(
-            "other",
-            "[environment]\ntimeout = 2\n\n[hosts]\nlocalhost = hello\n",
-        );
+    let repo = hostile::looping_describe(SPIN_DESCRIBE);
+    repo.env(
+        "other",
+        "[environment]\ntimeout = 2\n\n[hosts]\nlocalhost = hello\n",
+    );
     let run = measured(&repo, &["deploy", "local"]);
     run.within(1, secs(2));
     assert!(

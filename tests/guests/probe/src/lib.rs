@@ -352,126 +352,82 @@ fn attributes() -> Vec<Attribute> {
     ]
 }
 
-/// Probes with the default grant only.
-struct Probes;
+/// A root of this package, named `$name`, declaring `$needs`: every root
+/// takes the same attribute and makes its probes the same way.
+macro_rules! probe_root {
+    ($(#[$meta:meta])* $root:ident, $name:literal, $doc:expr, $needs:expr) => {
+        $(#[$meta])*
+        struct $root;
 
-impl Component for Probes {
-    const NAME: &'static str = "probe";
-    const DOC: &'static str = "Test guest: performs the fs and process calls listed in `probes`.";
+        impl Component for $root {
+            const NAME: &'static str = $name;
+            const DOC: &'static str = $doc;
 
-    fn attributes() -> Vec<Attribute> {
-        attributes()
-    }
+            fn attributes() -> Vec<Attribute> {
+                attributes()
+            }
 
-    fn configure(cx: &mut Configure) -> Result<()> {
-        configure(cx)
-    }
+            fn needs() -> Needs {
+                $needs
+            }
 
-    fn verify(step: &CustomStep, _cx: &StepContext) -> Result<Verdict> {
-        verify(step)
-    }
+            fn configure(cx: &mut Configure) -> Result<()> {
+                configure(cx)
+            }
 
-    fn update(step: &CustomStep, _cx: &StepContext) -> Result<()> {
-        update(step)
-    }
+            fn verify(step: &CustomStep, _cx: &StepContext) -> Result<Verdict> {
+                verify(step)
+            }
+
+            fn update(step: &CustomStep, _cx: &StepContext) -> Result<()> {
+                update(step)
+            }
+        }
+    };
 }
 
-/// Probes that declare programs and `/tmp`.
-struct GrantedProbes;
-
-impl Component for GrantedProbes {
-    const NAME: &'static str = "probe-granted";
-    const DOC: &'static str = "Test guest: like `probe`, declaring the programs `cat`, `true`, `sleep` \
-         and `false` and the path `/tmp` read-write.";
-
-    fn attributes() -> Vec<Attribute> {
-        attributes()
-    }
-
-    fn needs() -> Needs {
-        Needs::new()
-            .path("/tmp", Access::ReadWrite)
-            .command("cat")
-            .command("true")
-            .command("false")
-            .command("sleep")
-    }
-
-    fn configure(cx: &mut Configure) -> Result<()> {
-        configure(cx)
-    }
-
-    fn verify(step: &CustomStep, _cx: &StepContext) -> Result<Verdict> {
-        verify(step)
-    }
-
-    fn update(step: &CustomStep, _cx: &StepContext) -> Result<()> {
-        update(step)
-    }
+/// Needs of nothing but the programs `commands`.
+fn commands(commands: &[&str]) -> Needs {
+    commands
+        .iter()
+        .fold(Needs::new(), |needs, c| needs.command(*c))
 }
 
-/// Probes that declare the programs an attacker would reach for: a shell,
-/// `env`, `curl`, `cp`, `mknod` and `kill`, and nothing else.
-struct ToolProbes;
+probe_root!(
+    /// Probes with the default grant only.
+    Probes,
+    "probe",
+    "Test guest: performs the fs and process calls listed in `probes`.",
+    Needs::new()
+);
 
-impl Component for ToolProbes {
-    const NAME: &'static str = "probe-tools";
-    const DOC: &'static str = "Test guest: like `probe`, declaring the programs `bash`, `env`, `curl`, \
-         `cp`, `mknod`, `kill` and `cat`.";
+probe_root!(
+    /// Probes that declare programs and `/tmp`.
+    GrantedProbes,
+    "probe-granted",
+    "Test guest: like `probe`, declaring the programs `cat`, `true`, `sleep` \
+     and `false` and the path `/tmp` read-write.",
+    commands(&["cat", "true", "false", "sleep"]).path("/tmp", Access::ReadWrite)
+);
 
-    fn attributes() -> Vec<Attribute> {
-        attributes()
-    }
+probe_root!(
+    /// Probes that declare the programs an attacker would reach for: a
+    /// shell, `env`, `curl`, `cp`, `mknod` and `kill`, and nothing else.
+    ToolProbes,
+    "probe-tools",
+    "Test guest: like `probe`, declaring the programs `bash`, `env`, `curl`, \
+     `cp`, `mknod`, `kill` and `cat`.",
+    commands(&["bash", "env", "curl", "cp", "mknod", "kill", "cat"])
+);
 
-    fn needs() -> Needs {
-        ["bash", "env", "curl", "cp", "mknod", "kill", "cat"]
-            .into_iter()
-            .fold(Needs::new(), |needs, c| needs.command(c))
-    }
-
-    fn configure(cx: &mut Configure) -> Result<()> {
-        configure(cx)
-    }
-
-    fn verify(step: &CustomStep, _cx: &StepContext) -> Result<Verdict> {
-        verify(step)
-    }
-
-    fn update(step: &CustomStep, _cx: &StepContext) -> Result<()> {
-        update(step)
-    }
-}
-
-/// Probes that declare the programs a step would use to outlive itself or
-/// to flood berth with output.
-struct DaemonProbes;
-
-impl Component for DaemonProbes {
-    const NAME: &'static str = "probe-daemon";
-    const DOC: &'static str = "Test guest: like `probe`, declaring the programs `bash`, `sleep`, \
-         `setsid`, `head`, `cat` and `touch`.";
-
-    fn attributes() -> Vec<Attribute> {
-        attributes()
-    }
-
-    fn needs() -> Needs {
-        ["bash", "sleep", "setsid", "head", "cat", "touch"]
-            .into_iter()
-            .fold(Needs::new(), |needs, c| needs.command(c))
-    }
-
-    fn configure(cx: &mut Configure) -> Result<()> {
-        configure(cx)
-    }
-
-    fn verify(step: &CustomStep, _cx: &StepContext) -> Result<Verdict> {
-        verify(step)
-    }
-
-    fn update(step: &CustomStep, _cx: &StepContext) -> Result<()> {
-        update(step)
-    }
-}
+probe_root!(
+    /// Probes that declare the programs a step would use to outlive itself
+    /// or to flood berth with output.
+    DaemonProbes,
+    "probe-daemon",
+    "Test guest: like `probe`, declaring the programs `bash`, `sleep`, \
+     `setsid`, `head`, `cat` and `touch`.",
+    commands(&["bash", "sleep", "setsid", "head", "cat", "touch"])
+);
 
 berth_sdk::export!(Probes, GrantedProbes, ToolProbes, DaemonProbes);
