@@ -65,9 +65,18 @@ pub enum Command {
         /// host's and the environment's `platform`).
         #[arg(long, value_name = "NAME")]
         platform: Option<String>,
+        /// Take over the deploy lock of the targets, also one that another
+        /// deploy holds (see docs/remote.md).
+        #[arg(long)]
+        break_lock: bool,
         #[command(flatten)]
         load: Load,
     },
+    /// Run as the agent on a target: read a host's plan on stdin, deploy
+    /// it, and stream events on stdout. The controller starts it over SSH;
+    /// it is not meant to be run by hand.
+    #[command(hide = true)]
+    Agent,
     /// Check an environment: resolve and configure it, change nothing.
     ///
     /// Loads the environment and its components, resolves the model and

@@ -1,5 +1,6 @@
 //! One module per subcommand, each with a thin `run`.
 
+mod agent;
 mod build;
 mod cache;
 mod check;
@@ -27,6 +28,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             debug,
             jobs,
             platform,
+            break_lock,
         } => deploy::run(
             repository(cli.repo)?,
             &load.environment,
@@ -38,8 +40,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 jobs: jobs.map(usize::from),
                 platform,
                 identities: load.identities.identity,
+                break_lock,
             },
         ),
+        Command::Agent => agent::run(),
         Command::Check {
             load,
             format,

@@ -17,7 +17,10 @@ use crate::suggest::did_you_mean;
 /// The default of `timeout`, in seconds.
 pub(crate) const DEFAULT_TIMEOUT_SECS: u64 = 60;
 
-const ENVIRONMENT_KEYS: [&str; 11] = [
+/// The default of `connect_timeout`, in seconds.
+pub(crate) const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 10;
+
+const ENVIRONMENT_KEYS: [&str; 12] = [
     "connect_method",
     "host_domain",
     "service_user",
@@ -29,6 +32,7 @@ const ENVIRONMENT_KEYS: [&str; 11] = [
     "require_v6",
     "extends",
     "allow_unconfined",
+    "connect_timeout",
 ];
 const HOST_KEYS: [&str; 4] = ["components", "platform", "service_user", "ignore"];
 const GRANTS_KEYS: [&str; 4] = ["paths", "commands", "special-modes", "secrets"];
@@ -197,6 +201,17 @@ pub(crate) fn single_line(entry: &Entry, section: &str) -> Result<String, Config
     Ok(value)
 }
 
+/// A positive number of seconds (fractions allowed) in [environment].
+fn seconds(entry: &Entry) -> Result<Duration, ConfigError> {
+    let value = single_line(entry, "environment")?;
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|secs| secs.is_finite() && *secs > 0.0)
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| invalid_value(entry, "environment", &value, "a positive number of seconds"))
+}
+
 fn optional_string(entry: &Entry, section: &str) -> Result<Option<String>, ConfigError> {
     let value = single_line(entry, section)?;
     Ok((!value.is_empty()).then_some(value))
@@ -253,6 +268,7 @@ pub(crate) fn build(
         service_user: None,
         platform: None,
         timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+        connect_timeout: Duration::from_secs(DEFAULT_CONNECT_TIMEOUT_SECS),
         jobs: None,
         target_directory: PathBuf::new(),
         hosts: Vec::new(),
@@ -324,16 +340,13 @@ fn environment_section(
             "host_domain" => env.host_domain = optional_string(entry, NAME)?,
             "service_user" => env.service_user = optional_string(entry, NAME)?,
             "platform" => env.platform = optional_string(entry, NAME)?,
-            "timeout" => {
-                let value = single_line(entry, NAME)?;
-                env.timeout = value
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|secs| secs.is_finite() && *secs > 0.0)
-                    .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-                    .ok_or_else(|| {
-                        invalid_value(entry, NAME, &value, "a positive number of seconds")
-                    })?;
+            "timeout" => env.timeout = seconds(entry)?,
+            "connect_timeout" => {
+                env.connect_timeout = seconds(entry)?;
+                if env.connect_timeout < Duration::from_secs(1) {
+                    let value = single_line(entry, NAME)?;
+                    return Err(invalid_value(entry, NAME, &value, "at least 1 second"));
+                }
             }
             "jobs" => {
                 let value = single_line(entry, NAME)?;
@@ -392,28 +405,22 @@ fn environment_section(
     env.target_directory = match (env.connect_method, target_directory) {
         (ConnectMethod::Local, None) => absolute(repo)?,
         (ConnectMethod::Local, Some((dir, _))) => normalize(&absolute(repo)?.join(dir)),
-        (ConnectMethod::Ssh, Some((dir, _))) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
+        // `~/...` is the login (or service) user's home on the target, as
+        // batou's default `~/deployment`.
+        (ConnectMethod::Ssh, Some((dir, _)))
+            if Path::new(&dir).is_absolute() || dir == "~" || dir.starts_with("~/") =>
+        {
+            PathBuf::from(dir)
+        }
         (ConnectMethod::Ssh, Some((dir, entry))) => {
             return Err(invalid_value(
                 entry,
                 NAME,
                 &dir,
-                "an absolute path on the targets, as `connect_method = ssh`",
+                "an absolute path on the targets, or one below `~/`, as `connect_method = ssh`",
             ));
         }
-        (ConnectMethod::Ssh, None) => {
-            let origin = section
-                .and_then(|s| s.get("connect_method"))
-                .map(|e| e.origin.clone());
-            let message = "`target_directory` is required with `connect_method = ssh`";
-            let err = match origin {
-                Some(origin) => ConfigError::at(&origin, message),
-                None => ConfigError::new(message),
-            };
-            return Err(err.with_hint(
-                "add `target_directory = /srv/deployment` (an absolute path on the targets) to [environment]",
-            ));
-        }
+        (ConnectMethod::Ssh, None) => PathBuf::from("~/deployment"),
     };
     Ok(())
 }
@@ -960,14 +967,18 @@ mod tests {
     }
 
     #[test]
-    fn ssh_needs_an_absolute_target_directory() {
-        assert_eq!(
-            load_err("[environment]\n\nconnect_method = ssh\n"),
-            "F:3: `target_directory` is required with `connect_method = ssh`\n  hint: add `target_directory = /srv/deployment` (an absolute path on the targets) to [environment]"
-        );
+    fn ssh_targets_default_to_the_home_deployment_folder() {
+        let env = load_ok("[environment]\nconnect_method = ssh\n");
+        assert_eq!(env.target_directory, PathBuf::from("~/deployment"));
+        let env = load_ok("[environment]\nconnect_method = ssh\ntarget_directory = ~/srv\n");
+        assert_eq!(env.target_directory, PathBuf::from("~/srv"));
+    }
+
+    #[test]
+    fn ssh_needs_an_absolute_or_home_target_directory() {
         assert_eq!(
             load_err("[environment]\ntarget_directory = srv\nconnect_method = ssh\n"),
-            "F:2: invalid value `srv` for `target_directory` in [environment]: expected an absolute path on the targets, as `connect_method = ssh`"
+            "F:2: invalid value `srv` for `target_directory` in [environment]: expected an absolute path on the targets, or one below `~/`, as `connect_method = ssh`"
         );
         assert!(load_err("[environment]\ntarget_directory =\n").starts_with(
             "F:2: invalid value `` for `target_directory` in [environment]: expected a path"
@@ -1058,6 +1069,22 @@ mod tests {
         assert_eq!(
             load_ok("[environment]\ntimeout = 0.01\n").timeout,
             Duration::from_millis(10)
+        );
+    }
+
+    #[test]
+    fn connect_timeout_is_whole_seconds_of_at_least_one() {
+        assert_eq!(
+            load_ok("[environment]\n").connect_timeout,
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            load_ok("[environment]\nconnect_timeout = 3\n").connect_timeout,
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            load_err("[environment]\nconnect_timeout = 0.5\n"),
+            "F:2: invalid value `0.5` for `connect_timeout` in [environment]: expected at least 1 second"
         );
     }
 

@@ -70,6 +70,9 @@ pub struct Environment {
     pub platform: Option<String>,
     /// `timeout`: the wall-clock deadline of one guest call; 60 s by default.
     pub timeout: Duration,
+    /// `connect_timeout`: how long connecting to a host over SSH may take;
+    /// 10 s by default.
+    pub connect_timeout: Duration,
     /// `jobs`: how many hosts to deploy at once, if set.
     pub jobs: Option<usize>,
     /// `target_directory`, absolute: where `work/` lives on the targets. For

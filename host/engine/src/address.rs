@@ -11,7 +11,7 @@ use berth_config::{AttrType, Environment, IpRequirement};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, ToSocketAddrs};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Why an address could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,6 +194,57 @@ impl berth_runtime::ResolveAddress for Addresses {
                 Err(Error::NotFound(format!("resolve(`{address}`): {e}")))
             }
         }
+    }
+}
+
+/// Answers `model.resolve` as another resolver does, and remembers every
+/// answer, so that a target can configure again with the same answers.
+#[derive(Debug)]
+pub struct Recorded {
+    inner: Arc<dyn berth_runtime::ResolveAddress>,
+    answers: Mutex<BTreeMap<String, String>>,
+}
+
+impl Recorded {
+    /// Records what `inner` answers.
+    pub fn new(inner: Arc<dyn berth_runtime::ResolveAddress>) -> Self {
+        Self {
+            inner,
+            answers: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Every answer given so far, by address.
+    pub fn answers(&self) -> BTreeMap<String, String> {
+        self.answers.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+}
+
+impl berth_runtime::ResolveAddress for Recorded {
+    fn resolve(&self, address: &str) -> Result<String, berth_runtime::wit::Error> {
+        let value = self.inner.resolve(address)?;
+        if let Ok(mut answers) = self.answers.lock() {
+            answers.insert(address.to_string(), value.clone());
+        }
+        Ok(value)
+    }
+}
+
+/// Answers `model.resolve` with what the controller answered: a target
+/// configures with the controller's view of the network, not its own.
+#[derive(Debug, Clone, Default)]
+pub struct Replayed {
+    /// The controller's answers, by address.
+    pub answers: BTreeMap<String, String>,
+}
+
+impl berth_runtime::ResolveAddress for Replayed {
+    fn resolve(&self, address: &str) -> Result<String, berth_runtime::wit::Error> {
+        self.answers.get(address).cloned().ok_or_else(|| {
+            berth_runtime::wit::Error::NotFound(format!(
+                "resolve(`{address}`): the controller did not resolve this address when it planned; configure must be deterministic"
+            ))
+        })
     }
 }
 

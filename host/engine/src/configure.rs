@@ -48,6 +48,9 @@ pub struct Plan {
     pub secrets: Arc<berth_config::Secrets>,
     /// What every event and error is masked with.
     pub mask: Arc<berth_secrets::Mask>,
+    /// What `model.resolve` answered while configuring, by address; a
+    /// target configures again with the same answers.
+    pub resolved: std::collections::BTreeMap<String, String>,
 }
 
 /// One value provided by one root and received by a `require` of another
@@ -213,6 +216,7 @@ pub fn configure(mut roots: Vec<Configured>) -> Result<Plan, Vec<Problem>> {
         warnings,
         secrets: Arc::default(),
         mask: Arc::default(),
+        resolved: Default::default(),
     })
 }
 

@@ -1,12 +1,15 @@
 //! The deploy walk: for each root in order, verify every step depth-first,
 //! children before their parent, and update what needs it.
 
-use crate::configure::{Configured, Plan};
+use crate::configure::Configured;
 use crate::event::{Event, Outcome, Reporter, Summary};
+use crate::target::HostSecrets;
 use berth_resources as res;
 use berth_runtime::wit::{self, FileContent, Resource, StepContext, TemplateBody, Verdict};
 use berth_sandbox::{Programs, Sandbox};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// How the walk behaves.
@@ -16,130 +19,54 @@ pub struct WalkOptions {
     pub predict: bool,
     /// Deadline of one program run.
     pub timeout: Duration,
-    /// How many roots may deploy at once (on different hosts).
+    /// How many hosts may deploy at once.
     pub jobs: usize,
     /// Run programs where the kernel cannot confine them fully.
     pub allow_unconfined: bool,
 }
 
-/// Where a root stands in the schedule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Status {
-    Waiting,
-    Running,
-    Succeeded,
-    /// Failed or skipped; the `host/component` to blame for dependents.
-    Broken(String),
-}
-
-/// Deploys every root of the plan. A root starts as soon as every root it
-/// depends on succeeded and its host is free, up to `jobs` at once; roots of
-/// one host deploy one after another, in plan order. The dependents of a
-/// failed root are skipped; independent roots go on. Every outcome is
-/// counted in `summary`.
-pub fn run(plan: &mut Plan, options: WalkOptions, reporter: &dyn Reporter, summary: &mut Summary) {
-    let mut slots: Vec<Option<Configured>> = plan.roots.drain(..).map(Some).collect();
-    let after = &plan.after;
-    let hosts: Vec<String> = slots
-        .iter()
-        .map(|c| {
-            c.as_ref()
-                .map(|c| c.root.host.name.clone())
-                .unwrap_or_default()
-        })
-        .collect();
-    let mut status = vec![Status::Waiting; slots.len()];
-    let jobs = options.jobs.max(1);
-    let shared = Shared {
-        secrets: plan.secrets.clone(),
-        mask: plan.mask.clone(),
-    };
-    let shared = &shared;
-
-    std::thread::scope(|scope| {
-        let (done, finished) = std::sync::mpsc::channel::<(usize, Configured, Summary)>();
-        let mut running = 0;
-        loop {
-            for i in 0..slots.len() {
-                if status[i] != Status::Waiting {
-                    continue;
-                }
-                // Roots of one host keep their plan order.
-                let earlier_on_host_pending = (0..i).any(|j| {
-                    hosts[j] == hosts[i] && matches!(status[j], Status::Waiting | Status::Running)
-                });
-                if let Some(blame) = after[i].iter().find_map(|&d| match &status[d] {
-                    Status::Broken(who) => Some(who.clone()),
-                    _ => None,
-                }) {
-                    if earlier_on_host_pending {
-                        continue;
-                    }
-                    let Some(c) = slots[i].take() else { continue };
-                    reporter.report(&Event::ComponentSkipped {
-                        host: c.root.host.name.clone(),
-                        component: c.root.component.clone(),
-                        because: blame.clone(),
-                    });
-                    summary.skipped += 1;
-                    status[i] = Status::Broken(blame);
-                    continue;
-                }
-                let ready = after[i].iter().all(|&d| status[d] == Status::Succeeded);
-                let host_busy = (0..slots.len())
-                    .any(|j| j != i && hosts[j] == hosts[i] && status[j] == Status::Running);
-                if !ready || host_busy || earlier_on_host_pending || running >= jobs {
-                    continue;
-                }
-                let Some(mut c) = slots[i].take() else {
-                    continue;
-                };
-                status[i] = Status::Running;
-                running += 1;
-                let done = done.clone();
-                scope.spawn(move || {
-                    let mut local = Summary::default();
-                    deploy_root(&mut c, options, shared, reporter, &mut local);
-                    // The receiver lives until every worker is joined.
-                    let _ = done.send((i, c, local));
-                });
-            }
-            if running == 0 {
-                break;
-            }
-            let Ok((i, c, local)) = finished.recv() else {
-                break;
-            };
-            running -= 1;
-            status[i] = if local.failed == 0 {
-                Status::Succeeded
-            } else {
-                Status::Broken(c.root.id())
-            };
-            summary.changed += local.changed;
-            summary.unchanged += local.unchanged;
-            summary.failed += local.failed;
-            summary.failures.extend(local.failures);
-            slots[i] = Some(c);
-        }
-    });
-    plan.roots = slots.into_iter().flatten().collect();
-}
-
-/// What every root of the plan shares: the secrets its File steps may
-/// name, and the mask that tells which content holds one.
-struct Shared {
+/// What every root of a request shares: the secret files its File steps
+/// may name, and the mask that tells which content holds a secret.
+pub(crate) struct Shared {
     secrets: Arc<berth_config::Secrets>,
     mask: Arc<berth_secrets::Mask>,
 }
 
+impl Shared {
+    /// The secrets a host received.
+    pub(crate) fn of(secrets: &HostSecrets) -> Self {
+        let files = secrets
+            .files
+            .iter()
+            .map(|(name, secret)| {
+                let file = berth_config::SecretFile {
+                    path: PathBuf::from(format!("secret-{name}")),
+                    content: secret.0.clone(),
+                };
+                (name.clone(), file)
+            })
+            .collect();
+        let values = secrets.values.iter().map(|v| v.0.as_slice());
+        let contents = secrets.files.values().map(|v| v.0.as_slice());
+        Self {
+            secrets: Arc::new(berth_config::Secrets {
+                files,
+                ..Default::default()
+            }),
+            mask: Arc::new(berth_secrets::Mask::new(values.chain(contents))),
+        }
+    }
+}
+
 /// Deploys one root: reports its start, walks its steps, reports its end.
-fn deploy_root(
+/// Once `cancel` is set, no further step starts.
+pub(crate) fn deploy_root(
     c: &mut Configured,
     options: WalkOptions,
     shared: &Shared,
     reporter: &dyn Reporter,
     summary: &mut Summary,
+    cancel: &AtomicBool,
 ) {
     let id = c.root.id();
     let (host, component) = (c.root.host.name.clone(), c.root.component.clone());
@@ -164,6 +91,7 @@ fn deploy_root(
         host: &host,
         component: &component,
         changed: 0,
+        cancel,
     };
     let result = walk.root(c, shared);
     let changed = walk.changed;
@@ -186,6 +114,7 @@ struct Walk<'a> {
     host: &'a str,
     component: &'a str,
     changed: usize,
+    cancel: &'a AtomicBool,
 }
 
 /// What one root's steps share while they run.
@@ -255,6 +184,9 @@ impl Walk<'_> {
         cx: &mut RootContext,
     ) -> Result<bool, String> {
         let mut children_changed = false;
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err("the deploy was interrupted; no further step started".into());
+        }
         for &child in &children[i] {
             children_changed |= self.step(steps, children, child, instance, cx)?;
         }

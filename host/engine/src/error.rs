@@ -72,6 +72,12 @@ pub enum EngineError {
     /// The environment file is malformed.
     #[error(transparent)]
     Config(#[from] berth_config::ConfigError),
+    /// The remote targets cannot be reached at all (no agent binary).
+    #[error("{0}")]
+    Remote(String),
+    /// The deploy lock of the target directory is held, or stale.
+    #[error(transparent)]
+    Lock(Box<crate::lock::LockError>),
     /// Building components from source failed.
     #[error("building components failed: {0}")]
     Build(String),
@@ -131,4 +137,10 @@ fn render_problems(problems: &[Problem]) -> String {
 fn split_origin(origin: &str) -> Option<(&str, usize)> {
     let (file, line) = origin.rsplit_once(':')?;
     Some((file, line.parse().ok()?))
+}
+
+impl From<crate::lock::LockError> for EngineError {
+    fn from(e: crate::lock::LockError) -> Self {
+        Self::Lock(Box::new(e))
+    }
 }

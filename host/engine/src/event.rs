@@ -5,10 +5,10 @@
 //! The JSON form of every event is documented in `docs/events.md`; its field
 //! names are stable.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A step's outcome.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case", tag = "status")]
 pub enum Outcome {
     /// verify said up to date; nothing ran.
@@ -37,7 +37,7 @@ pub enum Outcome {
 }
 
 /// Something the engine did or found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "event")]
 pub enum Event {
     /// The deployment begins.
@@ -168,7 +168,7 @@ pub enum Event {
 }
 
 /// The totals of a run. A run succeeded exactly when `failed` is zero.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
     /// The environment.
     pub environment: String,

@@ -22,21 +22,27 @@ pub mod configure;
 pub mod deploy;
 mod error;
 pub mod event;
+pub mod lock;
 pub mod model;
 pub mod package;
 pub mod pins;
 pub mod python;
 pub mod repo;
+pub mod schedule;
 pub mod secrets;
 pub mod show;
+pub mod target;
 
 pub use error::{EngineError, Problem};
 
 use berth_runtime::{Model, Package, Runtime, RuntimeOptions};
 use configure::{Configured, Plan};
 use event::{Event, Reporter, Summary};
+use sha2::Digest;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 /// What to deploy and how.
@@ -60,6 +66,14 @@ pub struct DeployOptions {
     /// Where to find the age identities that decrypt the environment's
     /// secrets (read only when it has secrets).
     pub identities: berth_secrets::IdentitySources,
+    /// Take over the deploy lock of a target, also one that another deploy
+    /// holds.
+    pub break_lock: bool,
+    /// The command line, as the deploy lock records it.
+    pub command: String,
+    /// Set (by a Ctrl-C handler) to stop: no further step starts on any
+    /// host, agents stop and release their locks.
+    pub interrupt: Arc<AtomicBool>,
 }
 
 impl DeployOptions {
@@ -77,6 +91,9 @@ impl DeployOptions {
             platform: None,
             runtime: RuntimeOptions::default(),
             identities: berth_secrets::IdentitySources::from_env(Vec::new()),
+            break_lock: false,
+            command: format!("berth deploy {environment}"),
+            interrupt: Arc::default(),
         }
     }
 }
@@ -266,6 +283,8 @@ pub fn plan(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, Engine
 
 fn plan_masked(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, EngineError> {
     let env_info = model::environment_info(&loaded.environment);
+    // What resolve answers here, a target answers when it configures again.
+    let recorded = Arc::new(address::Recorded::new(loaded.addresses.clone()));
     let mut configured = Vec::with_capacity(loaded.roots.len());
     for root in &loaded.roots {
         let mut m = Model::new(root.host.clone(), env_info.clone());
@@ -275,7 +294,7 @@ fn plan_masked(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, Eng
             .map(|(k, v)| (k.clone(), v.json.clone()))
             .collect();
         m.features = root.features.clone();
-        m.addresses = Some(loaded.addresses.clone());
+        m.addresses = Some(recorded.clone());
         let programs = match berth_sandbox::Programs::new(&root.commands) {
             Ok(p) => Arc::new(p),
             Err(e) => {
@@ -289,16 +308,7 @@ fn plan_masked(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, Eng
                 continue;
             }
         };
-        let (host, component) = (root.host.name.clone(), root.component.clone());
-        let sink = reporter.clone();
-        let log: berth_runtime::LogSink = Arc::new(move |level, message| {
-            sink.report(&Event::Log {
-                host: host.clone(),
-                component: component.clone(),
-                level: format!("{level:?}").to_lowercase(),
-                message: message.to_string(),
-            })
-        });
+        let log = log_sink(reporter.clone(), root);
         let (instance, failed) = match loaded.packages[root.package].instantiate(
             &root.component,
             m,
@@ -318,6 +328,7 @@ fn plan_masked(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, Eng
         });
     }
     let mut plan = configure::configure(configured).map_err(EngineError::Model)?;
+    plan.resolved = recorded.answers();
     secrets::check_secret_files(&plan, &loaded.environment)?;
     plan.mask = loaded.mask.clone();
     if let Some(s) = &loaded.environment.secrets {
@@ -335,15 +346,44 @@ fn plan_masked(loaded: &Loaded, reporter: Arc<dyn Reporter>) -> Result<Plan, Eng
     Ok(plan)
 }
 
+/// Where a root's log lines go: [`Event::Log`]s naming it.
+pub(crate) fn log_sink(reporter: Arc<dyn Reporter>, root: &model::Root) -> berth_runtime::LogSink {
+    let (host, component) = (root.host.name.clone(), root.component.clone());
+    Arc::new(move |level, message| {
+        reporter.report(&Event::Log {
+            host: host.clone(),
+            component: component.clone(),
+            level: format!("{level:?}").to_lowercase(),
+            message: message.to_string(),
+        })
+    })
+}
+
 /// Deploys an environment: load, configure, then verify and update every
 /// root in dependency order. Returns the summary, which counts every
 /// failure; the run succeeded only when [`Summary::success`] says so.
 ///
 /// Errors mean the deployment could not start (bad environment, missing or
-/// incompatible components); nothing was changed then.
+/// incompatible components, a held deploy lock); nothing was changed then.
+/// An environment with `connect_method = ssh` needs a transport: see
+/// [`deploy_with`].
 pub fn deploy(
     options: &DeployOptions,
     reporter: Arc<dyn Reporter>,
+) -> Result<Summary, EngineError> {
+    deploy_with(options, reporter, None)
+}
+
+/// [`deploy`], with `transport` reaching the hosts of a `connect_method =
+/// ssh` environment (the CLI passes berth-remote's SSH transport).
+///
+/// Errors as [`deploy`]; also [`EngineError::Remote`] when the environment
+/// deploys over ssh and there is no transport, or it cannot start (no agent
+/// binary to ship).
+pub fn deploy_with(
+    options: &DeployOptions,
+    reporter: Arc<dyn Reporter>,
+    transport: Option<&dyn target::Transport>,
 ) -> Result<Summary, EngineError> {
     let start = Instant::now();
     let repo = repo::Repository::open(&options.repo)?;
@@ -361,6 +401,24 @@ pub fn deploy(
             .map(|h| h.name.clone())
             .collect(),
     });
+    let remote = match environment.connect_method {
+        berth_config::ConnectMethod::Local => None,
+        berth_config::ConnectMethod::Ssh => {
+            let transport = transport.ok_or_else(|| {
+                EngineError::Remote(format!(
+                    "environment `{}` deploys over ssh, and this program cannot connect to hosts",
+                    environment.name
+                ))
+            })?;
+            let connect = transport
+                .connect(&options.repo, &environment)
+                .map_err(EngineError::Remote)?;
+            // Connecting takes longer than loading and planning: it goes on
+            // meanwhile.
+            connect.prepare(&destinations(&environment));
+            Some(connect)
+        }
+    };
     // Each phase is an event for the reporter and a span for `-d` traces.
     let phase = |name: &'static str| {
         reporter.report(&Event::Phase {
@@ -372,30 +430,239 @@ pub fn deploy(
     let loaded = load_packages(options, repo, environment, reporter.as_ref())?;
     drop(span);
     let span = phase("configuring");
-    let mut plan = plan(&loaded, reporter.clone())?;
+    let plan = plan(&loaded, reporter.clone())?;
     drop(span);
     let _span = phase("deploying");
+    let schedule = schedule(options, &loaded, &plan, remote.is_some())
+        .map_err(|e| secrets::mask_error(e, &mask))?;
+    // A local deploy locks its target directory here; a remote host's
+    // agent locks the host's.
+    let local_lock = match (remote.is_some(), options.predict) {
+        (false, false) => Some(lock::DeployLock::acquire(
+            &loaded.environment.target_directory,
+            lock::Holder::here(&lock::owner_here(), &options.command),
+            options.break_lock,
+        )?),
+        _ => None,
+    };
+    let local = target::LocalConnect {
+        packages: &loaded.packages,
+        index: package_index(&loaded, &schedule),
+    };
+    let connect: &dyn target::Connect = match &remote {
+        Some(remote) => remote.as_ref(),
+        None => &local,
+    };
     let mut summary = Summary {
         environment: loaded.environment.name.clone(),
         predict: options.predict,
         ..Summary::default()
     };
-    deploy::run(
-        &mut plan,
+    schedule::run(
+        &schedule,
         deploy::WalkOptions {
             predict: options.predict,
             timeout: loaded.environment.timeout,
             jobs: options.jobs.or(loaded.environment.jobs).unwrap_or(4),
             allow_unconfined: loaded.environment.allow_unconfined,
         },
-        reporter.as_ref(),
+        options.runtime.memory_limit,
+        connect,
+        &reporter,
         &mut summary,
+        &options.interrupt,
     );
+    drop(remote);
+    if let Some(lock) = local_lock {
+        lock.release()?;
+    }
     summary.millis = start.elapsed().as_secs_f64() * 1000.0;
     // The caller gets the summary too: it is masked like every event.
     secrets::mask_summary(&mut summary, &mask);
     reporter.report(&Event::Summary(summary.clone()));
     Ok(summary)
+}
+
+/// How every host that has roots is reached.
+fn destinations(environment: &berth_config::Environment) -> Vec<target::Destination> {
+    environment
+        .hosts
+        .iter()
+        .filter(|h| !h.ignore && !h.components.is_empty())
+        .map(|h| target::Destination {
+            host: h.name.clone(),
+            fqdn: h.fqdn.clone(),
+            service_user: h.service_user.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Which loaded package each package reference of the schedule names.
+fn package_index(
+    loaded: &Loaded,
+    schedule: &schedule::Schedule,
+) -> BTreeMap<target::PackageRef, usize> {
+    let mut index = BTreeMap::new();
+    for (root, scheduled) in loaded.roots.iter().zip(&schedule.roots) {
+        index.insert(scheduled.plan.package.clone(), root.package);
+    }
+    index
+}
+
+/// Every root of the plan as its host receives it, and per host what a
+/// remote target needs shipped (`remote`): package files and defdir files
+/// by sha256, its target directory and how to lock it, and its share of the
+/// secrets.
+fn schedule(
+    options: &DeployOptions,
+    loaded: &Loaded,
+    plan: &Plan,
+    remote: bool,
+) -> Result<schedule::Schedule, EngineError> {
+    let mut out = schedule::Schedule {
+        after: plan.after.clone(),
+        ..Default::default()
+    };
+    let mut manifests: BTreeMap<PathBuf, Vec<target::DefdirFile>> = BTreeMap::new();
+    let python_runtime =
+        berth_build::python_runtime_file(&python::runtime_dir(&options.runtime, &loaded.repo.root));
+    let env_info = model::environment_info(&loaded.environment);
+    for c in &plan.roots {
+        let root = &c.root;
+        let package = &loaded.packages[root.package];
+        let (available, environment) = match &c.instance {
+            Some(i) => {
+                let model = i.model();
+                // Only the values this root's requires asked for.
+                let keys: Vec<&str> = model.required.iter().map(|r| r.key.as_str()).collect();
+                let available = model
+                    .available
+                    .iter()
+                    .filter(|p| keys.contains(&p.key.as_str()))
+                    .map(|p| target::Provided {
+                        key: p.key.clone(),
+                        host: p.host.clone(),
+                        component: p.component.clone(),
+                        value: p.value.clone(),
+                    })
+                    .collect();
+                (available, (&model.environment).into())
+            }
+            None => (Vec::new(), (&env_info).into()),
+        };
+        let shipment = out.shipments.entry(root.host.name.clone()).or_default();
+        let mut ship = |sha256: &str, blob: target::Blob| {
+            if remote {
+                shipment.blobs.entry(sha256.to_string()).or_insert(blob);
+            }
+        };
+        let package_ref = match package.sources() {
+            None => {
+                ship(&package.sha256, target::Blob::File(package.path.clone()));
+                target::PackageRef::Wasm {
+                    sha256: package.sha256.clone(),
+                }
+            }
+            Some(sources) => {
+                ship(&package.sha256, target::Blob::File(python_runtime.clone()));
+                let files = sources
+                    .files
+                    .iter()
+                    .map(|(path, bytes)| {
+                        let sha256 = hex::encode(sha2::Sha256::digest(bytes));
+                        ship(&sha256, target::Blob::Bytes(Arc::new(bytes.clone())));
+                        target::DefdirFile {
+                            path: path.clone(),
+                            sha256,
+                            executable: false,
+                        }
+                    })
+                    .collect();
+                target::PackageRef::Python {
+                    runtime: package.sha256.clone(),
+                    origin: sources.origin.clone(),
+                    path: sources.path.display().to_string(),
+                    sources: files,
+                }
+            }
+        };
+        let defdir = match remote {
+            false => target::Defdir::Path {
+                path: root.defdir.clone(),
+            },
+            true => {
+                if !manifests.contains_key(&root.defdir) {
+                    let files = target::defdir_files(&root.defdir)?;
+                    manifests.insert(root.defdir.clone(), files);
+                }
+                let files = manifests.get(&root.defdir).cloned().unwrap_or_default();
+                for f in &files {
+                    ship(&f.sha256, target::Blob::File(root.defdir.join(&f.path)));
+                }
+                target::Defdir::Files { files }
+            }
+        };
+        out.roots.push(schedule::Scheduled {
+            plan: target::RootPlan {
+                host: (&root.host).into(),
+                environment,
+                component: root.component.clone(),
+                package: package_ref,
+                attributes: root
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| {
+                        let secret = matches!(v.source, model::ValueSource::Secrets(_));
+                        let json = v.json.clone();
+                        (k.clone(), target::Attribute { json, secret })
+                    })
+                    .collect(),
+                features: root.features.clone(),
+                grants: root
+                    .grants
+                    .iter()
+                    .map(|g| target::GrantPlan {
+                        path: g.path.clone(),
+                        writable: g.access == berth_sandbox::Access::ReadWrite,
+                    })
+                    .collect(),
+                commands: root.commands.clone(),
+                special_modes: root.special_modes,
+                workdir: root.workdir.clone(),
+                defdir,
+                available,
+                resolved: plan.resolved.clone(),
+                steps: target::steps_hash(&c.steps),
+                after: Vec::new(),
+            },
+            destination: target::Destination {
+                host: root.host.name.clone(),
+                fqdn: root.host.fqdn.clone(),
+                service_user: root.host.service_user.clone(),
+            },
+            failed: c.failed.clone(),
+        });
+    }
+    let lock = (!options.predict).then(|| target::LockRequest {
+        owner: lock::owner_here(),
+        command: options.command.clone(),
+        break_lock: options.break_lock,
+    });
+    for (host, shipment) in &mut out.shipments {
+        shipment.target_directory = loaded.environment.target_directory.clone();
+        shipment.lock = lock.clone();
+        let available: Vec<&str> = out
+            .roots
+            .iter()
+            .filter(|r| &r.plan.host.name == host)
+            .flat_map(|r| r.plan.available.iter().map(|p| p.value.as_str()))
+            .collect();
+        out.secrets.insert(
+            host.clone(),
+            secrets::host_share(plan, &loaded.environment, host, &available),
+        );
+    }
+    Ok(out)
 }
 
 /// Finds the deployment repository: `start` or its nearest ancestor with an

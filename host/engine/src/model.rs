@@ -170,20 +170,6 @@ pub fn resolve(
     addresses: &Addresses,
 ) -> Result<Vec<Root>, Vec<Problem>> {
     let mut problems = Vec::new();
-    if env.connect_method != berth_config::ConnectMethod::Local {
-        // Deploying an ssh environment here would change this machine
-        // instead of the hosts it names.
-        problems.push(
-            Problem::new(
-                Some(env.file.display().to_string()),
-                format!(
-                    "`connect_method = {}` is not supported by this version of berth",
-                    env.connect_method
-                ),
-            )
-            .hint("only `connect_method = local` deploys for now"),
-        );
-    }
     let mut known: BTreeMap<&str, (usize, &RootDescription)> = BTreeMap::new();
     for (i, package) in packages.iter().enumerate() {
         for root in &package.description.roots {

@@ -12,6 +12,7 @@
 use crate::configure::Plan;
 use crate::error::{EngineError, Problem};
 use crate::event::{Event, Outcome, Reporter, Summary};
+use crate::target::{HostSecrets, Secret};
 use berth_config::Secrets;
 use berth_resources as res;
 use berth_runtime::wit::{FileContent, Resource};
@@ -279,4 +280,50 @@ pub fn uses(plan: &Plan, host: &str) -> berth_secrets::Uses {
         }
     }
     uses
+}
+
+/// The secrets host `host` gets: the share [`uses`] says its roots use
+/// ([`berth_secrets::scope`]), and, to mask with, every secret value that
+/// its roots' plans hold, also one that reaches it as a provided value
+/// (`available`).
+pub(crate) fn host_share(
+    plan: &Plan,
+    environment: &berth_config::Environment,
+    host: &str,
+    available: &[&str],
+) -> HostSecrets {
+    let Some(all) = &environment.secrets else {
+        return HostSecrets::default();
+    };
+    let scoped = berth_secrets::scope(all, &uses(plan, host));
+    let secret = |bytes: &[u8]| Secret(zeroize::Zeroizing::new(bytes.to_vec()));
+    let mut values: Vec<Secret> = scoped
+        .components
+        .values()
+        .flat_map(|s| s.attributes.values())
+        .chain(scoped.hosts.values().flat_map(|d| d.values()))
+        .map(|raw| secret(raw.value.as_bytes()))
+        .collect();
+    let others = all
+        .components
+        .values()
+        .flat_map(|s| s.attributes.values())
+        .chain(all.hosts.values().flat_map(|d| d.values()))
+        .map(|raw| raw.value.as_bytes());
+    for value in others {
+        let held = Mask::new([value]);
+        if available.iter().any(|a| held.holds(a.as_bytes())) {
+            values.push(secret(value));
+        }
+    }
+    values.sort_by(|a, b| a.0.as_slice().cmp(b.0.as_slice()));
+    values.dedup();
+    HostSecrets {
+        values,
+        files: scoped
+            .files
+            .iter()
+            .map(|(name, file)| (name.clone(), Secret(file.content.clone())))
+            .collect(),
+    }
 }

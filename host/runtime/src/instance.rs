@@ -331,6 +331,12 @@ impl std::fmt::Debug for Package {
 }
 
 impl Package {
+    /// The sources a Python package serves; `None` for a component file.
+    /// A remote deploy ships them with the runtime.
+    pub fn sources(&self) -> Option<&Sources> {
+        self.sources.as_deref()
+    }
+
     /// A fresh instance for one root component.
     ///
     /// `component` names the root in messages; `model` is what its model
